@@ -1,0 +1,23 @@
+//! # certgate-pki
+//!
+//! The certificate core every other certgate crate stands on. Pure functions and plain
+//! data: no I/O, no async.
+//!
+//! - [`dn`]: distinguished names, parsed from certificates or strings, rendered in the
+//!   canonical RFC 4514 form of SPEC §4.
+//! - [`cert`]: [`cert::CertificateInfo`], the parsed fields of an X.509 certificate.
+//! - [`pattern`]: the Ant-style DN pattern language and [`pattern::PatternSet`].
+//! - [`header`]: decoding a client certificate forwarded in a request header (SPEC §6).
+//! - [`judge`]: the chain judge (rustls-webpki plus CRLs) shared by mtls and header mode.
+
+pub mod cert;
+pub mod dn;
+pub mod header;
+pub mod judge;
+pub mod pattern;
+
+pub use cert::{CertError, CertificateInfo, ExpiryStatus};
+pub use dn::{Dn, DnParseError};
+pub use header::{decode_header, HeaderChain, HeaderError, HeaderFormat};
+pub use judge::{DenyReason, Judge, JudgeError, Verdict};
+pub use pattern::{Pattern, PatternError, PatternSet};

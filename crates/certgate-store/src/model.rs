@@ -1,0 +1,124 @@
+//! The configuration model: plain data that the store persists and every node reads.
+//!
+//! These types are the contract between the control plane (admin API, store) and the
+//! data plane (`certgate-proxy` builds its runtime snapshot from a [`GatewayConfig`]).
+//! Serde names are the JSON field names of the admin API (SPEC §2, §8).
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+pub use certgate_pki::header::HeaderFormat;
+
+/// How client certificates reach the gateway (SPEC §2 `mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CertAuthMode {
+    /// No certificate authentication (the initial default).
+    #[default]
+    None,
+    /// The TLS handshake requests the client certificate.
+    Mtls,
+    /// A TLS-terminating load balancer forwards the certificate in a request header.
+    Header,
+}
+
+/// What a failed client chain does in mtls mode (SPEC §2 `validation_failure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidationFailure {
+    /// Fail the TLS handshake with an alert.
+    #[default]
+    Handshake,
+    /// Complete the handshake; every request on the connection gets 403.
+    Http,
+}
+
+/// The gateway-level client certificate auth settings (SPEC §2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientCertAuthSettings {
+    pub mode: CertAuthMode,
+    pub required: bool,
+    /// Header mode only; the configured spelling is kept.
+    pub header_name: Option<String>,
+    pub header_format: HeaderFormat,
+    /// Peers whose certificate header is honoured; empty = any peer.
+    pub trusted_proxies: Vec<IpNet>,
+    /// DN patterns (SPEC §4), at most 1000.
+    pub trusted_dns: Vec<String>,
+    pub validation_failure: ValidationFailure,
+    /// PEM CRLs.
+    pub crls: Vec<String>,
+    pub forward_identity: bool,
+    pub send_ca_names: bool,
+}
+
+impl Default for ClientCertAuthSettings {
+    fn default() -> Self {
+        Self {
+            mode: CertAuthMode::None,
+            required: false,
+            header_name: None,
+            header_format: HeaderFormat::Auto,
+            trusted_proxies: Vec::new(),
+            trusted_dns: Vec::new(),
+            validation_failure: ValidationFailure::Handshake,
+            crls: Vec::new(),
+            forward_identity: true,
+            send_ca_names: false,
+        }
+    }
+}
+
+/// One entry of the trust table: a certificate component pinned at one version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustedCertificate {
+    pub certificate_id: i64,
+    pub name: String,
+    /// The pinned version.
+    pub version: i64,
+    /// The component's newest version (for `update_available`).
+    pub latest_version: i64,
+    /// The pinned version's PEM, verbatim.
+    pub pem: String,
+    pub subject: String,
+    pub fingerprint_sha256: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+}
+
+/// A per-API override of the gateway's settings (SPEC §3 step 2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiOverride {
+    /// `None` inherits the gateway's `required`.
+    pub required: Option<bool>,
+    /// `None` inherits; `Some(vec![])` means no DN restriction for this API.
+    pub trusted_dns: Option<Vec<String>>,
+}
+
+/// A deployed API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Api {
+    pub id: i64,
+    pub name: String,
+    /// `/` or a path starting with `/` without a trailing `/`.
+    pub base_path: String,
+    /// An `http://` or `https://` URL.
+    pub upstream: String,
+    /// `None`: inherits everything from the gateway.
+    #[serde(rename = "override")]
+    pub override_: Option<ApiOverride>,
+}
+
+/// Everything a node needs to serve traffic, read in one consistent transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct GatewayConfig {
+    /// Bumped by every committed change.
+    pub generation: u64,
+    pub ssl_enabled: bool,
+    pub client_cert_auth: ClientCertAuthSettings,
+    pub trusted_certificates: Vec<TrustedCertificate>,
+    pub apis: Vec<Api>,
+}

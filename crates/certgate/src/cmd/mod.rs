@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub mod admin_cli;
+pub mod dn_match;
+pub mod quickstart;
+pub mod serve;
