@@ -36,7 +36,10 @@ pub enum HeaderError {
     #[error("header value is not in a recognised certificate format")]
     UnknownFormat,
     #[error("malformed {format} value: {reason}")]
-    Malformed { format: &'static str, reason: String },
+    Malformed {
+        format: &'static str,
+        reason: String,
+    },
 }
 
 /// Decodes a header value into a leaf plus intermediates. Never panics.

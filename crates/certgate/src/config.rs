@@ -107,19 +107,29 @@ impl Default for ListenerConfig {
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        Self { address: SocketAddr::from(([127, 0, 0, 1], 9090)), token: None }
+        Self {
+            address: SocketAddr::from(([127, 0, 0, 1], 9090)),
+            token: None,
+        }
     }
 }
 
 impl Default for TruststoreConfig {
     fn default() -> Self {
-        Self { force_recovery: false, auto_recover: true }
+        Self {
+            force_recovery: false,
+            auto_recover: true,
+        }
     }
 }
 
 impl Default for UpstreamConfig {
     fn default() -> Self {
-        Self { connect_timeout_ms: 5_000, response_timeout_ms: 60_000, pool_max_idle_per_host: 256 }
+        Self {
+            connect_timeout_ms: 5_000,
+            response_timeout_ms: 60_000,
+            pool_max_idle_per_host: 256,
+        }
     }
 }
 
@@ -169,13 +179,21 @@ impl Config {
     }
 
     fn resolve_paths(&mut self, base: &Path) {
-        let join = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let join = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
         self.data_dir = join(&self.data_dir);
         self.listener.certificate = self.listener.certificate.as_deref().map(join);
         self.listener.private_key = self.listener.private_key.as_deref().map(join);
         if let Some(store) = &self.store {
             if let Some(rest) = store.strip_prefix("sqlite://") {
-                let (file, query) = rest.split_once('?').map_or((rest, None), |(f, q)| (f, Some(q)));
+                let (file, query) = rest
+                    .split_once('?')
+                    .map_or((rest, None), |(f, q)| (f, Some(q)));
                 let resolved = join(Path::new(file));
                 self.store = Some(match query {
                     Some(q) => format!("sqlite://{}?{q}", resolved.display()),
@@ -187,7 +205,10 @@ impl Config {
 
     fn validate(&self) -> anyhow::Result<()> {
         if let Some(store) = &self.store {
-            if !(store.starts_with("sqlite://") || store.starts_with("postgres://") || store.starts_with("postgresql://")) {
+            if !(store.starts_with("sqlite://")
+                || store.starts_with("postgres://")
+                || store.starts_with("postgresql://"))
+            {
                 bail!("store: expected a sqlite:// or postgres:// URL, got {store:?}");
             }
         }
@@ -226,13 +247,17 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let e = Config::parse("[listener]\nadress = \"1.2.3.4:1\"\n").unwrap_err().to_string();
+        let e = Config::parse("[listener]\nadress = \"1.2.3.4:1\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("adress"), "{e}");
     }
 
     #[test]
     fn bad_value_is_named() {
-        let e = Config::parse("[listener]\nssl = \"yes\"\n").unwrap_err().to_string();
+        let e = Config::parse("[listener]\nssl = \"yes\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ssl"), "{e}");
     }
 
@@ -243,7 +268,13 @@ mod tests {
         std::fs::write(&p, "data_dir = \"d\"\nstore = \"sqlite://./d/x.db\"\n[listener]\ncertificate = \"s.pem\"\nprivate_key = \"s.key\"\n").unwrap();
         let c = Config::load(Some(&p)).unwrap();
         assert_eq!(c.data_dir, dir.path().join("d"));
-        assert_eq!(c.listener.certificate.unwrap(), dir.path().join("s.pem"));
-        assert_eq!(c.store_url(), format!("sqlite://{}", dir.path().join("./d/x.db").display()));
+        assert_eq!(
+            c.listener.certificate.as_deref(),
+            Some(dir.path().join("s.pem").as_path())
+        );
+        assert_eq!(
+            c.store_url(),
+            format!("sqlite://{}", dir.path().join("./d/x.db").display())
+        );
     }
 }

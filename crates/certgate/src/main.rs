@@ -53,7 +53,9 @@ fn main() -> ExitCode {
         Command::Quickstart(args) => cmd::quickstart::run(args),
         Command::DnMatch(args) => cmd::dn_match::run(args),
         Command::Cert(c) => cmd::admin_cli::run(&cli.client, cmd::admin_cli::AdminCommand::Cert(c)),
-        Command::Trust(c) => cmd::admin_cli::run(&cli.client, cmd::admin_cli::AdminCommand::Trust(c)),
+        Command::Trust(c) => {
+            cmd::admin_cli::run(&cli.client, cmd::admin_cli::AdminCommand::Trust(c))
+        }
         Command::Dn(c) => cmd::admin_cli::run(&cli.client, cmd::admin_cli::AdminCommand::Dn(c)),
         Command::Api(c) => cmd::admin_cli::run(&cli.client, cmd::admin_cli::AdminCommand::Api(c)),
         Command::Gateway(c) => {

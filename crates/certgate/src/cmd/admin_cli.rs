@@ -6,10 +6,20 @@ use std::process::ExitCode;
 #[derive(Debug, clap::Args)]
 pub struct ClientOpts {
     /// Admin API base URL.
-    #[arg(long, global = true, env = "CERTGATE_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+    #[arg(
+        long,
+        global = true,
+        env = "CERTGATE_ADMIN_URL",
+        default_value = "http://127.0.0.1:9090"
+    )]
     pub admin: String,
     /// Admin bearer token.
-    #[arg(long, global = true, env = "CERTGATE_ADMIN_TOKEN", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "CERTGATE_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
     pub token: Option<String>,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
