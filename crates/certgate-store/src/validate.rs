@@ -1,0 +1,319 @@
+//! The value rules of SPEC §2 and §8 that need no database: names, base paths, upstream
+//! URLs, DN pattern lists, CIDRs, CRLs, header names and the CA-names size.
+
+use certgate_pki::{CertificateInfo, Pattern};
+use ipnet::IpNet;
+
+use crate::error::StoreError;
+
+/// The most entries of the trust table and of each `trusted_dns` list.
+pub const MAX_ENTRIES: usize = 1000;
+
+/// The most bytes the CA names of a TLS CertificateRequest may take (a 2-byte length).
+pub const MAX_CA_NAMES_BYTES: usize = 65535;
+
+/// A name of a component or API: trimmed, non-empty, at most 200 characters.
+pub fn name(what: &str, name: &str) -> Result<String, StoreError> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() {
+        return Err(StoreError::invalid(
+            "invalid_name",
+            format!("The {what} name must not be empty."),
+        ));
+    }
+    if trimmed.chars().count() > 200 {
+        return Err(StoreError::invalid(
+            "invalid_name",
+            format!("The {what} name must be at most 200 characters."),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(StoreError::invalid(
+            "invalid_name",
+            format!("The {what} name must not contain control characters."),
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// `base_path`: `/` or `/seg(/seg)*` with no trailing `/`, no empty segment, no `?` or `#`.
+pub fn base_path(path: &str) -> Result<(), StoreError> {
+    let bad = |why: &str| {
+        Err(StoreError::invalid(
+            "invalid_base_path",
+            format!("base_path {path:?} is invalid: {why}."),
+        ))
+    };
+    if path == "/" {
+        return Ok(());
+    }
+    if !path.starts_with('/') {
+        return bad("it must start with /");
+    }
+    if path.ends_with('/') {
+        return bad("it must not end with /");
+    }
+    if path.contains("//") {
+        return bad("it must not contain an empty segment (//)");
+    }
+    if path.contains(['?', '#']) {
+        return bad("it must not contain ? or #");
+    }
+    if path
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || !c.is_ascii())
+    {
+        return bad("it must hold only visible ASCII characters (percent-encode others)");
+    }
+    if path.split('/').any(|seg| seg == "." || seg == "..") {
+        return bad("it must not contain . or .. segments");
+    }
+    Ok(())
+}
+
+/// `upstream`: an absolute `http://` or `https://` URL with a host, no query or fragment.
+pub fn upstream(url: &str) -> Result<(), StoreError> {
+    let bad = |why: &str| {
+        Err(StoreError::invalid(
+            "invalid_upstream",
+            format!("upstream {url:?} is invalid: {why}."),
+        ))
+    };
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        return bad("it must be an absolute http:// or https:// URL");
+    }
+    let uri: http::Uri = match url.parse() {
+        Ok(u) => u,
+        Err(_) => return bad("it is not a valid URL"),
+    };
+    match uri.authority() {
+        Some(a) if a.as_str().contains('@') => return bad("it must not hold credentials"),
+        Some(_) => {}
+        None => return bad("it has no host"),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return bad("it has no host");
+    }
+    if uri.query().is_some() || url.contains('#') {
+        return bad("it must not have a query or fragment");
+    }
+    Ok(())
+}
+
+/// A `trusted_dns` list: at most 1000 patterns, each parsing (SPEC §4).
+pub fn patterns(list: &[String]) -> Result<(), StoreError> {
+    if list.len() > MAX_ENTRIES {
+        return Err(StoreError::invalid(
+            "limit_exceeded",
+            format!(
+                "trusted_dns holds {} patterns; at most {MAX_ENTRIES} are allowed.",
+                list.len()
+            ),
+        ));
+    }
+    for p in list {
+        Pattern::parse(p).map_err(|e| StoreError::invalid("invalid_dn_pattern", e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// `trusted_proxies`: CIDRs; a bare address is taken as that one host (/32 or /128).
+pub fn cidrs(list: &[String]) -> Result<Vec<IpNet>, StoreError> {
+    list.iter()
+        .map(|s| {
+            let t = s.trim();
+            t.parse::<IpNet>()
+                .or_else(|_| t.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    StoreError::invalid(
+                        "invalid_cidr",
+                        format!("trusted_proxies entry {s:?} is not a CIDR (e.g. 10.0.0.0/8)."),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// `header_name`: a non-empty HTTP field name (RFC 9110 token).
+pub fn header_name(name: &str) -> Result<(), StoreError> {
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(StoreError::invalid(
+            "invalid_header_name",
+            format!("header_name {name:?} is not a valid HTTP header name."),
+        ));
+    }
+    Ok(())
+}
+
+/// `crls`: each entry holds one or more PEM `X509 CRL` blocks that parse.
+pub fn crls(list: &[String]) -> Result<(), StoreError> {
+    for (i, text) in list.iter().enumerate() {
+        let bad = |why: String| {
+            Err(StoreError::invalid(
+                "invalid_crl",
+                format!("crls[{i}] is not a PEM CRL: {why}."),
+            ))
+        };
+        let mut found = 0usize;
+        for pem in x509_parser::pem::Pem::iter_from_buffer(text.as_bytes()) {
+            let pem = match pem {
+                Ok(p) => p,
+                Err(e) => return bad(e.to_string()),
+            };
+            if pem.label != "X509 CRL" {
+                return bad(format!("unexpected PEM block {:?}", pem.label));
+            }
+            if let Err(e) = x509_parser::parse_x509_crl(&pem.contents) {
+                return bad(e.to_string());
+            }
+            found += 1;
+        }
+        if found == 0 {
+            return bad("no X509 CRL block found".to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Parses an uploaded certificate: exactly one PEM certificate.
+pub fn certificate(pem: &str) -> Result<CertificateInfo, StoreError> {
+    let bad = |why: String| {
+        Err(StoreError::invalid(
+            "invalid_certificate",
+            format!("pem is not a PEM certificate: {why}."),
+        ))
+    };
+    if !pem.contains("-----BEGIN CERTIFICATE-----") {
+        return bad("no BEGIN CERTIFICATE block".to_string());
+    }
+    match CertificateInfo::parse_pem_chain(pem) {
+        Ok(mut certs) if certs.len() == 1 => Ok(certs.remove(0)),
+        Ok(certs) if certs.is_empty() => bad("no certificate found".to_string()),
+        Ok(certs) => Err(StoreError::invalid(
+            "invalid_certificate",
+            format!(
+                "pem holds {} certificates; upload exactly one per component version.",
+                certs.len()
+            ),
+        )),
+        Err(e) => bad(e.to_string()),
+    }
+}
+
+/// Bytes the CA names of these PEM certificates take in a CertificateRequest: each
+/// name is its subject's DER with a 2-byte length.
+pub fn ca_names_size<'a>(pems: impl IntoIterator<Item = &'a str>) -> Result<usize, StoreError> {
+    let mut total = 0usize;
+    for pem in pems {
+        for block in x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes()) {
+            let block = block.map_err(|e| StoreError::Corrupt(format!("stored PEM: {e}")))?;
+            let cert = block
+                .parse_x509()
+                .map_err(|e| StoreError::Corrupt(format!("stored certificate: {e}")))?;
+            total = total.saturating_add(2 + cert.subject().as_raw().len());
+        }
+    }
+    Ok(total)
+}
+
+/// Refuses `send_ca_names` when the CA names would overflow the TLS limit.
+pub fn ca_names_fit(size: usize) -> Result<(), StoreError> {
+    if size > MAX_CA_NAMES_BYTES {
+        return Err(StoreError::invalid(
+            "ca_names_too_large",
+            format!(
+                "The CA names of the trusted certificates would take {size} bytes, over the \
+                 {MAX_CA_NAMES_BYTES}-byte limit of a TLS CertificateRequest; keep send_ca_names \
+                 off or trust fewer certificates."
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_paths() {
+        for ok in ["/", "/orders", "/orders/v1", "/a-b_c.d~e/%20"] {
+            assert!(base_path(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", "orders", "/orders/", "//", "/a//b", "/a?b", "/a#b", "/a b", "/a/../b",
+        ] {
+            let e = base_path(bad).unwrap_err();
+            assert_eq!(e.status(), 422, "{bad}");
+            assert_eq!(e.code(), "invalid_base_path");
+        }
+    }
+
+    #[test]
+    fn upstreams() {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "https://api.example.com/v1",
+            "HTTP://h",
+        ] {
+            assert!(upstream(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "ftp://h",
+            "http://",
+            "/relative",
+            "h:80",
+            "http://h/p?q=1",
+            "http://u:p@h/",
+            "http://h/#x",
+        ] {
+            assert_eq!(
+                upstream(bad).unwrap_err().code(),
+                "invalid_upstream",
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn cidr_list() {
+        let nets = cidrs(&["10.0.0.0/8".into(), "192.168.1.7".into(), "::1".into()]).unwrap();
+        assert_eq!(
+            nets.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["10.0.0.0/8", "192.168.1.7/32", "::1/128"]
+        );
+        let e = cidrs(&["10.0.0.0/33".into()]).unwrap_err();
+        assert_eq!(e.code(), "invalid_cidr");
+        assert_eq!(
+            e.to_string(),
+            "trusted_proxies entry \"10.0.0.0/33\" is not a CIDR (e.g. 10.0.0.0/8)."
+        );
+    }
+
+    #[test]
+    fn header_names() {
+        assert!(header_name("X-SSL-Client-Cert").is_ok());
+        assert_eq!(header_name("").unwrap_err().code(), "invalid_header_name");
+        assert_eq!(
+            header_name("bad name").unwrap_err().code(),
+            "invalid_header_name"
+        );
+    }
+
+    #[test]
+    fn crl_rules() {
+        let e = crls(&["not a crl".into()]).unwrap_err();
+        assert_eq!((e.status(), e.code()), (422, "invalid_crl"));
+        let cert_pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert_eq!(crls(&[cert_pem.into()]).unwrap_err().code(), "invalid_crl");
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(name("API", "  orders ").unwrap(), "orders");
+        let e = name("API", "  ").unwrap_err();
+        assert_eq!(e.to_string(), "The API name must not be empty.");
+    }
+}

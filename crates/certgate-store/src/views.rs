@@ -1,0 +1,310 @@
+//! The JSON shapes of the admin API (SPEC §8): request bodies the store accepts and the
+//! derived views it answers with. Shared by `certgate-admin` (server) and the CLI (client).
+//!
+//! Timestamps serialize as RFC 3339 in UTC with a `Z` and no fractional seconds (the store
+//! keeps whole seconds).
+
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
+
+use crate::model::{ApiOverride, CertAuthMode, ClientCertAuthSettings, ValidationFailure};
+use crate::truststore::TrustStoreInfo;
+use certgate_pki::HeaderFormat;
+
+/// One version of a certificate component.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateVersion {
+    /// 1, 2, … in upload order.
+    pub version: i64,
+    /// Canonical subject DN (SPEC §4).
+    pub subject: String,
+    /// Canonical issuer DN.
+    pub issuer: String,
+    /// Lowercase hex without separators.
+    pub serial: String,
+    /// `sha256:` + lowercase hex of the DER.
+    pub fingerprint_sha256: String,
+    /// notBefore.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    /// notAfter.
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// basicConstraints CA flag.
+    pub is_ca: bool,
+    /// When this version was uploaded.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// The PEM as uploaded; only in `GET /api/v1/certificates/{id}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pem: Option<String>,
+}
+
+/// A certificate component with its versions (oldest first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Component {
+    /// Store id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// False once deleted (deactivated).
+    pub active: bool,
+    /// The newest version number.
+    pub latest_version: i64,
+    /// Every version, oldest first.
+    pub versions: Vec<CertificateVersion>,
+}
+
+/// `expiry_status` of a trust-table row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiryStatus {
+    /// More than 90 days left.
+    Ok,
+    /// Expires within 90 days.
+    ExpiringSoon,
+    /// notAfter has passed.
+    Expired,
+}
+
+impl From<certgate_pki::ExpiryStatus> for ExpiryStatus {
+    fn from(s: certgate_pki::ExpiryStatus) -> Self {
+        match s {
+            certgate_pki::ExpiryStatus::Ok => ExpiryStatus::Ok,
+            certgate_pki::ExpiryStatus::ExpiringSoon => ExpiryStatus::ExpiringSoon,
+            certgate_pki::ExpiryStatus::Expired => ExpiryStatus::Expired,
+        }
+    }
+}
+
+/// One row of the gateway's trust table, as `GET /api/v1/gateway/trusted-certificates` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustTableRow {
+    /// The component's id.
+    pub certificate_id: i64,
+    /// The component's name.
+    pub name: String,
+    /// The pinned version.
+    pub version: i64,
+    /// The component's newest version.
+    pub latest_version: i64,
+    /// `latest_version > version`.
+    pub update_available: bool,
+    /// Canonical subject DN of the pinned version.
+    pub subject: String,
+    /// `sha256:` + hex of the pinned version's DER.
+    pub fingerprint_sha256: String,
+    /// notBefore of the pinned version.
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued_on: OffsetDateTime,
+    /// notAfter of the pinned version.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_on: OffsetDateTime,
+    /// Whole days from now to notAfter (negative once expired).
+    pub days_to_expiry: i64,
+    /// `ok`, `expiring_soon` (within 90 days) or `expired`.
+    pub expiry_status: ExpiryStatus,
+}
+
+/// A warning of `GET /api/v1/gateway`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// One of the codes of SPEC §8 (`mtls_without_trusted_certificates`, …).
+    pub code: String,
+    /// A sentence for the operator.
+    pub message: String,
+}
+
+/// `GET /api/v1/gateway`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayView {
+    /// Whether the proxy listener serves TLS (mirrored from the node's config file).
+    pub ssl_enabled: bool,
+    /// The SPEC §2 settings.
+    pub client_cert_auth: ClientCertAuthSettings,
+    /// The trust table.
+    pub trusted_certificates: Vec<TrustTableRow>,
+    /// The node's on-disk trust store.
+    pub truststore: TrustStoreInfo,
+    /// Things the operator should know about this configuration.
+    pub warnings: Vec<Warning>,
+}
+
+/// Body of `PUT /api/v1/gateway/client-cert-auth`: every field optional, an absent field
+/// keeps its current value. `header_name: null` clears the header name; `null` for any
+/// other field is refused as a wrong type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientCertAuthPatch {
+    /// `none`, `mtls` or `header`.
+    #[serde(
+        default,
+        deserialize_with = "non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub mode: Option<CertAuthMode>,
+    /// Certificate required on every request.
+    #[serde(
+        default,
+        deserialize_with = "non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub required: Option<bool>,
+    /// `Some(None)` (JSON `null`) clears it.
+    #[serde(
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub header_name: Option<Option<String>>,
+    /// Header encoding.
+    #[serde(
+        default,
+        deserialize_with = "non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub header_format: Option<HeaderFormat>,
+    /// CIDRs (a bare address means that one host).
+    #[serde(
+        default,
+        deserialize_with = "non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
+    /// DN patterns, at most 1000.
+    #[serde(
+        default,
+        deserialize_with = "non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub trusted_dns: Option<Vec<String>>,
+    /// `handshake` or `http`.
+    #[serde(
+        default,
+        deserialize_with = "non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub validation_failure: Option<ValidationFailure>,
+    /// PEM CRLs (replaces the list).
+    #[serde(
+        default,
+        deserialize_with = "non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub crls: Option<Vec<String>>,
+    /// Add `X-Client-Cert-*` headers upstream.
+    #[serde(
+        default,
+        deserialize_with = "non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub forward_identity: Option<bool>,
+    /// List CA names in the TLS CertificateRequest.
+    #[serde(
+        default,
+        deserialize_with = "non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub send_ca_names: Option<bool>,
+}
+
+/// Body of `POST /api/v1/apis` and `PUT /api/v1/apis/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiBody {
+    /// Unique, non-empty.
+    pub name: String,
+    /// `/` or `/seg(/seg)*`, unique.
+    pub base_path: String,
+    /// Absolute `http://` or `https://` URL.
+    pub upstream: String,
+}
+
+/// Body of `PUT /api/v1/apis/{id}/client-cert-auth`: absent or `null` inherits.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiOverrideBody {
+    /// Overrides the gateway's `required`.
+    #[serde(default)]
+    pub required: Option<bool>,
+    /// Replaces the gateway's list; `[]` = no DN restriction for this API.
+    #[serde(default)]
+    pub trusted_dns: Option<Vec<String>>,
+}
+
+impl From<ApiOverrideBody> for ApiOverride {
+    fn from(b: ApiOverrideBody) -> Self {
+        ApiOverride {
+            required: b.required,
+            trusted_dns: b.trusted_dns,
+        }
+    }
+}
+
+/// The settings an API actually runs with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EffectiveCertAuth {
+    /// Always the gateway's mode.
+    pub mode: CertAuthMode,
+    /// The override's `required`, else the gateway's.
+    pub required: bool,
+    /// The override's list, else the gateway's.
+    pub trusted_dns: Vec<String>,
+}
+
+/// `GET /api/v1/apis/{id}/client-cert-auth`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiCertAuthView {
+    /// The API's override, `null` when it inherits everything.
+    #[serde(rename = "override")]
+    pub override_: Option<ApiOverride>,
+    /// What applies.
+    pub effective: EffectiveCertAuth,
+}
+
+/// Body of `POST /api/v1/gateway/trusted-certificates`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustBody {
+    /// The component to trust.
+    pub certificate_id: i64,
+    /// The version to pin; absent or null: the latest.
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+/// Body of `POST /api/v1/certificates`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewComponentBody {
+    /// Unique, non-empty.
+    pub name: String,
+    /// One PEM certificate.
+    pub pem: String,
+}
+
+/// Body of `POST /api/v1/certificates/{id}/versions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewVersionBody {
+    /// One PEM certificate.
+    pub pem: String,
+}
+
+/// A present field must not be `null`.
+fn non_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// A present field may be `null` (`Some(None)`); an absent one is `None` via `default`.
+fn nullable<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
