@@ -1,7 +1,51 @@
 //! Distinguished names: the parsed form ([`Dn`]), its canonical RFC 4514 rendering
 //! (SPEC §4) and the ASCII-only rendering used in forwarded identity headers (SPEC §7).
+//!
+//! This module owns:
+//! - the attribute keyword table of SPEC §4 (keywords, their OIDs and aliases),
+//! - decoding a DN from a certificate ([`Dn::from_x509_name`], [`Dn::from_der`]) and from a
+//!   string ([`Dn::parse`]),
+//! - rendering ([`Dn`]'s `Display`, [`Dn::to_ascii_string`]),
+//! - the matching-normalised form of every value (lower-cased, white space folded), computed
+//!   once per DN so that the pattern matcher ([`crate::pattern`]) allocates nothing.
+//!
+//! The string lexer is shared with the pattern parser: a DN string and a pattern are the
+//! same syntax, except that patterns add wildcards and DN strings add `#hex` values.
 
 use std::fmt;
+
+use x509_parser::prelude::{FromDer, X509Name};
+
+/// The keywords of SPEC §4 with their OIDs, in a fixed order (the index is used as a
+/// compact type key by the matcher).
+pub(crate) const KEYWORDS: [(&str, &str); 14] = [
+    ("CN", "2.5.4.3"),
+    ("C", "2.5.4.6"),
+    ("ST", "2.5.4.8"),
+    ("L", "2.5.4.7"),
+    ("O", "2.5.4.10"),
+    ("OU", "2.5.4.11"),
+    ("STREET", "2.5.4.9"),
+    ("DC", "0.9.2342.19200300.100.1.25"),
+    ("UID", "0.9.2342.19200300.100.1.1"),
+    ("E", "1.2.840.113549.1.9.1"),
+    ("SERIALNUMBER", "2.5.4.5"),
+    ("T", "2.5.4.12"),
+    ("GN", "2.5.4.42"),
+    ("SN", "2.5.4.4"),
+];
+
+/// Aliases accepted (case-insensitively) in DN strings and patterns, with their keyword.
+const ALIASES: [(&str, &str); 4] = [
+    ("EMAIL", "E"),
+    ("EMAILADDRESS", "E"),
+    ("S", "ST"),
+    ("USERID", "UID"),
+];
+
+/// Number of per-type buckets in a DN's attribute census: one per keyword plus one shared
+/// by every dotted-OID attribute.
+pub(crate) const TYPE_BUCKETS: usize = KEYWORDS.len() + 1;
 
 /// A DN attribute type: one of the keywords of SPEC §4, or a dotted OID.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -12,9 +56,90 @@ pub enum AttributeType {
     Oid(String),
 }
 
+impl AttributeType {
+    /// The type for a dotted OID: the keyword when the OID is one of SPEC §4's table
+    /// (`2.5.4.3` is `CN`), otherwise the OID itself.
+    pub fn from_oid(oid: &str) -> AttributeType {
+        match KEYWORDS.iter().find(|(_, o)| *o == oid) {
+            Some((kw, _)) => AttributeType::Keyword(kw),
+            None => AttributeType::Oid(oid.to_owned()),
+        }
+    }
+
+    /// The type for a keyword or alias, case-insensitively (`email` is `E`, `s` is `ST`).
+    /// `None` for a name outside SPEC §4's table. Dotted OIDs are not accepted here; see
+    /// [`AttributeType::from_oid`].
+    pub fn from_keyword(name: &str) -> Option<AttributeType> {
+        if let Some((kw, _)) = KEYWORDS.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+            return Some(AttributeType::Keyword(kw));
+        }
+        let (_, target) = ALIASES.iter().find(|(a, _)| a.eq_ignore_ascii_case(name))?;
+        KEYWORDS
+            .iter()
+            .find(|(k, _)| k == target)
+            .map(|(kw, _)| AttributeType::Keyword(kw))
+    }
+
+    /// The name shown in a canonical DN: the keyword, or the dotted OID.
+    pub fn name(&self) -> &str {
+        match self {
+            AttributeType::Keyword(kw) => kw,
+            AttributeType::Oid(oid) => oid,
+        }
+    }
+
+    /// The dotted OID of this type.
+    pub fn oid(&self) -> &str {
+        match self {
+            AttributeType::Keyword(kw) => KEYWORDS
+                .iter()
+                .find(|(k, _)| k == kw)
+                .map(|(_, o)| *o)
+                .unwrap_or(""),
+            AttributeType::Oid(oid) => oid,
+        }
+    }
+
+    /// The compact key the matcher compares.
+    pub(crate) fn key(&self) -> TypeKey {
+        match self {
+            AttributeType::Keyword(kw) => match KEYWORDS.iter().position(|(k, _)| k == kw) {
+                Some(i) => TypeKey::Kw(i as u8),
+                // A Keyword built by hand with a name outside the table: compare by name.
+                None => TypeKey::Oid(Box::from(*kw)),
+            },
+            AttributeType::Oid(oid) => TypeKey::Oid(Box::from(oid.as_str())),
+        }
+    }
+}
+
+impl fmt::Display for AttributeType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The matcher's attribute type: a keyword index, or an OID compared as text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum TypeKey {
+    Kw(u8),
+    Oid(Box<str>),
+}
+
+impl TypeKey {
+    /// The census bucket of this type (see [`TYPE_BUCKETS`]).
+    pub(crate) fn bucket(&self) -> usize {
+        match self {
+            TypeKey::Kw(i) => usize::from(*i),
+            TypeKey::Oid(_) => KEYWORDS.len(),
+        }
+    }
+}
+
 /// One attribute of an RDN.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attribute {
+    /// The attribute type.
     pub attr_type: AttributeType,
     /// The value as text (unescaped). For non-string ASN.1 types: `#` + hex of the DER.
     pub value: String,
@@ -25,31 +150,178 @@ pub struct Attribute {
 /// A relative distinguished name: one or more attributes, in encoding order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rdn {
+    /// The attributes, in the order they are encoded (or written).
     pub attributes: Vec<Attribute>,
+}
+
+/// An attribute in matching form: type key plus the normalised value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NormAttr {
+    pub(crate) key: TypeKey,
+    pub(crate) value: Box<str>,
 }
 
 /// A distinguished name, RDNs in canonical (RFC 4514) order: the reverse of the
 /// certificate's ASN.1 sequence. Matching-normalised values are computed once at
 /// construction, so matching many patterns costs no allocation per pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Dn {
     rdns: Vec<Rdn>,
+    /// Every attribute in matching form, RDN after RDN.
+    norm: Vec<NormAttr>,
+    /// `norm[bounds[i]..bounds[i + 1]]` are the attributes of RDN `i`.
+    bounds: Vec<u32>,
+    /// How many attributes of each type bucket the DN holds (saturating).
+    census: [u16; TYPE_BUCKETS],
 }
 
 /// A DN string that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid DN \"{input}\" at position {position}: {reason}")]
 pub struct DnParseError {
+    /// The DN string as given.
     pub input: String,
     /// 1-based character position of the first problem.
     pub position: usize,
+    /// What is wrong there.
     pub reason: String,
 }
 
+/// DER that is not an X.509 `Name`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed DER Name: {0}")]
+pub struct DnDerError(pub String);
+
 impl Dn {
+    /// Builds a DN from RDNs already in canonical (RFC 4514) order.
+    pub fn from_rdns(rdns: Vec<Rdn>) -> Dn {
+        let mut norm = Vec::with_capacity(rdns.iter().map(|r| r.attributes.len()).sum());
+        let mut bounds = Vec::with_capacity(rdns.len() + 1);
+        let mut census = [0u16; TYPE_BUCKETS];
+        bounds.push(0);
+        for rdn in &rdns {
+            for a in &rdn.attributes {
+                let key = a.attr_type.key();
+                if let Some(c) = census.get_mut(key.bucket()) {
+                    *c = c.saturating_add(1);
+                }
+                let mut value = String::with_capacity(a.value.len());
+                normalize_into(a.value.chars(), &mut value);
+                norm.push(NormAttr {
+                    key,
+                    value: value.into_boxed_str(),
+                });
+            }
+            bounds.push(u32::try_from(norm.len()).unwrap_or(u32::MAX));
+        }
+        Dn {
+            rdns,
+            norm,
+            bounds,
+            census,
+        }
+    }
+
+    /// The DN of an X.509 `Name` parsed by x509-parser (a certificate's subject or issuer).
+    /// String values are decoded to text; a value of any other ASN.1 type, or a string
+    /// whose bytes are invalid for its type, becomes `#` + hex of its DER.
+    pub fn from_x509_name(name: &X509Name<'_>) -> Dn {
+        let mut rdns: Vec<Rdn> = name
+            .iter()
+            .map(|rdn| Rdn {
+                attributes: rdn
+                    .iter()
+                    .map(|atv| {
+                        let attr_type = AttributeType::from_oid(&atv.attr_type().to_id_string());
+                        let v = atv.attr_value();
+                        let hdr = &v.header;
+                        let raw_tag = hdr.raw_tag();
+                        let (value, is_hex) =
+                            match decode_string(hdr.class() as u8, hdr.tag().0, v.data) {
+                                Some(s) if !hdr.constructed() => (s, false),
+                                _ => {
+                                    let der = encode_tlv(
+                                        raw_tag,
+                                        hdr.class() as u8,
+                                        hdr.constructed(),
+                                        hdr.tag().0,
+                                        v.data,
+                                    );
+                                    (hex_value(&der), true)
+                                }
+                            };
+                        Attribute {
+                            attr_type,
+                            value,
+                            is_hex,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        rdns.reverse();
+        Dn::from_rdns(rdns)
+    }
+
+    /// The DN of the DER encoding of an X.509 `Name` (the whole `SEQUENCE`).
+    pub fn from_der(der: &[u8]) -> Result<Dn, DnDerError> {
+        let (rest, name) = X509Name::from_der(der).map_err(|e| DnDerError(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(DnDerError(format!(
+                "{} bytes of trailing data after the Name",
+                rest.len()
+            )));
+        }
+        Ok(Dn::from_x509_name(&name))
+    }
+
     /// Parses a DN string (RFC 4514, keywords and aliases of SPEC §4).
-    pub fn parse(_input: &str) -> Result<Dn, DnParseError> {
-        todo!()
+    ///
+    /// RDNs are taken in the order written (RFC 4514 order, most specific first). Beyond
+    /// RFC 4514 it accepts white space around `,`, `+` and `=` (dropped), keyword aliases
+    /// in any case and dotted OIDs. A `#hex` value that is the DER of a string type becomes
+    /// that string; any other `#hex` value stays hex. The empty string is the empty DN.
+    pub fn parse(input: &str) -> Result<Dn, DnParseError> {
+        let to_err = |e: SyntaxError| DnParseError {
+            input: input.to_owned(),
+            position: e.position,
+            reason: e.reason,
+        };
+        let segments = parse_syntax(input, Mode::Dn).map_err(to_err)?;
+        let mut rdns = Vec::with_capacity(segments.len());
+        for seg in segments {
+            let RawSegment::Rdn(attrs) = seg else {
+                // Wildcard segments exist only in pattern mode.
+                return Err(to_err(SyntaxError::new(
+                    1,
+                    "wildcards are not allowed in a DN",
+                )));
+            };
+            let attributes = attrs
+                .into_iter()
+                .map(|a| match a.value {
+                    RawValue::Hex(text) => Attribute {
+                        attr_type: a.attr_type,
+                        value: text,
+                        is_hex: true,
+                    },
+                    RawValue::Text(chars) => Attribute {
+                        attr_type: a.attr_type,
+                        value: chars
+                            .into_iter()
+                            .map(|c| match c {
+                                VChar::Lit(c) => c,
+                                VChar::One => '?',
+                                VChar::Many => '*',
+                            })
+                            .collect(),
+                        is_hex: false,
+                    },
+                })
+                .collect();
+            rdns.push(Rdn { attributes });
+        }
+        Ok(Dn::from_rdns(rdns))
     }
 
     /// The RDNs in canonical order.
@@ -57,16 +329,686 @@ impl Dn {
         &self.rdns
     }
 
+    /// True for the empty DN (no RDN).
+    pub fn is_empty(&self) -> bool {
+        self.rdns.is_empty()
+    }
+
     /// The canonical string with non-ASCII characters as `\XX` escapes of their UTF-8
-    /// bytes (SPEC §7), for HTTP headers.
+    /// bytes (SPEC §7), for HTTP headers. ASCII control characters are escaped the same
+    /// way, so the result is always a valid header value.
     pub fn to_ascii_string(&self) -> String {
-        todo!()
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = self.render(&mut out, true);
+        out
+    }
+
+    /// Writes the canonical form; `ascii` selects the SPEC §7 variant.
+    fn render(&self, out: &mut dyn fmt::Write, ascii: bool) -> fmt::Result {
+        for (ri, rdn) in self.rdns.iter().enumerate() {
+            if ri > 0 {
+                out.write_char(',')?;
+            }
+            for (ai, a) in rdn.attributes.iter().enumerate() {
+                if ai > 0 {
+                    out.write_char('+')?;
+                }
+                out.write_str(a.attr_type.name())?;
+                out.write_char('=')?;
+                if a.is_hex {
+                    out.write_str(&a.value)?;
+                } else {
+                    write_escaped(out, &a.value, ascii)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of RDNs.
+    #[inline]
+    pub(crate) fn rdn_count(&self) -> usize {
+        self.rdns.len()
+    }
+
+    /// The attributes of RDN `i` (canonical order) in matching form.
+    #[inline]
+    pub(crate) fn norm_rdn(&self, i: usize) -> &[NormAttr] {
+        let start = self.bounds.get(i).copied().unwrap_or(0) as usize;
+        let end = self.bounds.get(i + 1).copied().unwrap_or(0) as usize;
+        self.norm.get(start..end).unwrap_or(&[])
+    }
+
+    /// How many attributes of each type bucket the DN holds.
+    #[inline]
+    pub(crate) fn census(&self) -> &[u16; TYPE_BUCKETS] {
+        &self.census
     }
 }
 
 impl fmt::Display for Dn {
     /// The canonical DN string of SPEC §4.
-    fn fmt(&self, _f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        todo!()
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.render(f, false)
+    }
+}
+
+impl std::str::FromStr for Dn {
+    type Err = DnParseError;
+
+    fn from_str(s: &str) -> Result<Dn, DnParseError> {
+        Dn::parse(s)
+    }
+}
+
+/// Writes a string value with RFC 4514 §2.4 escaping.
+fn write_escaped(out: &mut dyn fmt::Write, value: &str, ascii: bool) -> fmt::Result {
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        match c {
+            '"' | '+' | ',' | ';' | '<' | '>' | '\\' => {
+                out.write_char('\\')?;
+                out.write_char(c)?;
+            }
+            '#' if i == 0 => out.write_str("\\#")?,
+            ' ' if i == 0 || i == last => out.write_str("\\ ")?,
+            '\0' => out.write_str("\\00")?,
+            c if ascii && (!c.is_ascii() || c.is_ascii_control()) => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    write!(out, "\\{b:02X}")?;
+                }
+            }
+            c => out.write_char(c)?,
+        }
+    }
+    Ok(())
+}
+
+/// Appends the matching form of a value: each character lower-cased (Unicode), leading
+/// and trailing white space dropped, inner runs of white space folded to one space.
+pub(crate) fn normalize_into(chars: impl Iterator<Item = char>, out: &mut String) {
+    let mut started = false;
+    let mut pending_space = false;
+    for c in chars {
+        if c.is_whitespace() {
+            pending_space = started;
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        started = true;
+        out.extend(c.to_lowercase());
+    }
+}
+
+/// `#` followed by the upper-case hex of `der` (the RFC 4514 form, as OpenSSL prints it).
+fn hex_value(der: &[u8]) -> String {
+    let mut s = String::with_capacity(1 + der.len() * 2);
+    s.push('#');
+    s.push_str(&hex::encode_upper(der));
+    s
+}
+
+/// Re-encodes a TLV from its parsed header and content.
+fn encode_tlv(
+    raw_tag: Option<&[u8]>,
+    class: u8,
+    constructed: bool,
+    tag: u32,
+    content: &[u8],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(content.len() + 8);
+    match raw_tag {
+        Some(raw) if !raw.is_empty() => out.extend_from_slice(raw),
+        _ => {
+            let first = (class << 6) | if constructed { 0x20 } else { 0 };
+            if tag < 31 {
+                out.push(first | tag as u8);
+            } else {
+                out.push(first | 0x1f);
+                let mut groups = Vec::new();
+                let mut t = tag;
+                loop {
+                    groups.push((t & 0x7f) as u8);
+                    t >>= 7;
+                    if t == 0 {
+                        break;
+                    }
+                }
+                let last = groups.len() - 1;
+                for (i, g) in groups.iter().rev().enumerate() {
+                    out.push(if i < last { g | 0x80 } else { *g });
+                }
+            }
+        }
+    }
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        let significant = bytes.get(skip..).unwrap_or(&[]);
+        out.push(0x80 | significant.len() as u8);
+        out.extend_from_slice(significant);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// Decodes the content of a universal string type to text; `None` for other types and
+/// for bytes that are invalid for the type.
+fn decode_string(class: u8, tag: u32, data: &[u8]) -> Option<String> {
+    if class != 0 {
+        return None;
+    }
+    match tag {
+        // UTF8String, PrintableString, IA5String, NumericString, VisibleString
+        12 | 19 | 22 | 18 | 26 => std::str::from_utf8(data).ok().map(str::to_owned),
+        // TeletexString, read as Latin-1
+        20 => Some(data.iter().map(|&b| char::from(b)).collect()),
+        // BMPString (UCS-2 big-endian)
+        30 => {
+            if data.len() % 2 != 0 {
+                return None;
+            }
+            data.chunks_exact(2)
+                .map(|p| char::from_u32(u32::from(u16::from_be_bytes([p[0], p[1]]))))
+                .collect()
+        }
+        // UniversalString (UCS-4 big-endian)
+        28 => {
+            if data.len() % 4 != 0 {
+                return None;
+            }
+            data.chunks_exact(4)
+                .map(|q| char::from_u32(u32::from_be_bytes([q[0], q[1], q[2], q[3]])))
+                .collect()
+        }
+        _ => None,
+    }
+}
+
+/// Reads one whole DER TLV with a low tag number; `Some((class, constructed, tag, content))`
+/// only when `der` is exactly one TLV.
+fn read_single_tlv(der: &[u8]) -> Option<(u8, bool, u32, &[u8])> {
+    let (&first, rest) = der.split_first()?;
+    let class = first >> 6;
+    let constructed = first & 0x20 != 0;
+    let mut tag = u32::from(first & 0x1f);
+    let mut rest = rest;
+    if tag == 0x1f {
+        tag = 0;
+        loop {
+            let (&b, r) = rest.split_first()?;
+            rest = r;
+            tag = tag.checked_mul(128)? | u32::from(b & 0x7f);
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+    }
+    let (&l, r) = rest.split_first()?;
+    rest = r;
+    let len = if l < 0x80 {
+        usize::from(l)
+    } else {
+        let n = usize::from(l & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let (bytes, r) = (rest.get(..n)?, rest.get(n..)?);
+        rest = r;
+        bytes
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
+    };
+    if rest.len() != len {
+        return None;
+    }
+    Some((class, constructed, tag, rest))
+}
+
+// ---------------------------------------------------------------------------------------
+// The lexer shared by DN strings and patterns.
+
+/// Which language is being parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// A DN string: `#hex` values, no wildcards.
+    Dn,
+    /// A pattern: `*`/`?` wildcards, `*` and `**` segments, no `#hex` values.
+    Pattern,
+}
+
+/// A syntax error at a 1-based character position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SyntaxError {
+    pub(crate) position: usize,
+    pub(crate) reason: String,
+}
+
+impl SyntaxError {
+    fn new(position: usize, reason: impl Into<String>) -> SyntaxError {
+        SyntaxError {
+            position,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// One character of a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VChar {
+    /// A literal character (escaped or not).
+    Lit(char),
+    /// `?`: exactly one character.
+    One,
+    /// `*`: zero or more characters.
+    Many,
+}
+
+/// A value as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RawValue {
+    /// Text (possibly with wildcards in pattern mode), unescaped and with unescaped
+    /// surrounding white space removed.
+    Text(Vec<VChar>),
+    /// DN mode `#hex` of a non-string value: `#` + upper-case hex.
+    Hex(String),
+}
+
+/// One `type=value` as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RawAttr {
+    pub(crate) attr_type: AttributeType,
+    pub(crate) value: RawValue,
+}
+
+/// One comma-separated segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RawSegment {
+    /// A segment that is exactly `*`.
+    AnyOne,
+    /// A segment that is exactly `**`.
+    AnyMany,
+    /// `type=value[+type=value...]`.
+    Rdn(Vec<RawAttr>),
+}
+
+/// Characters that RFC 4514 requires to be escaped inside a value; unescaped, they are an
+/// error rather than silently part of the value (`;` was an RDN separator in RFC 1779,
+/// `"` a quote in RFC 2253).
+const MUST_ESCAPE: [char; 4] = ['"', ';', '<', '>'];
+
+/// Parses a DN string or a pattern into segments.
+pub(crate) fn parse_syntax(input: &str, mode: Mode) -> Result<Vec<RawSegment>, SyntaxError> {
+    let chars: Vec<char> = input.chars().collect();
+    let mut p = Lexer {
+        chars: &chars,
+        i: 0,
+    };
+    p.skip_ws();
+    if p.at_end() {
+        return match mode {
+            Mode::Dn => Ok(Vec::new()),
+            Mode::Pattern => Err(SyntaxError::new(1, "empty pattern")),
+        };
+    }
+    let mut segments = Vec::new();
+    loop {
+        p.skip_ws();
+        match p.peek() {
+            None | Some(',') => return Err(SyntaxError::new(p.pos(), "empty RDN")),
+            _ => {}
+        }
+        if mode == Mode::Pattern {
+            if let Some(seg) = p.wildcard_segment()? {
+                segments.push(seg);
+                if p.at_end() {
+                    return Ok(segments);
+                }
+                p.i += 1; // the ','
+                continue;
+            }
+        }
+        segments.push(RawSegment::Rdn(p.rdn(mode)?));
+        match p.peek() {
+            None => return Ok(segments),
+            Some(',') => p.i += 1,
+            // rdn() stops only at ',' or the end.
+            Some(c) => {
+                return Err(SyntaxError::new(
+                    p.pos(),
+                    format!("unexpected character '{c}'"),
+                ))
+            }
+        }
+    }
+}
+
+struct Lexer<'a> {
+    chars: &'a [char],
+    i: usize,
+}
+
+impl Lexer<'_> {
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.i).copied()
+    }
+
+    fn at_end(&self) -> bool {
+        self.i >= self.chars.len()
+    }
+
+    /// 1-based position of the current character.
+    fn pos(&self) -> usize {
+        self.i + 1
+    }
+
+    fn skip_ws(&mut self) {
+        while self.peek().is_some_and(char::is_whitespace) {
+            self.i += 1;
+        }
+    }
+
+    /// A segment that is only `*` or `**` (plus white space): consumes it up to the ','
+    /// or the end. `None` (nothing consumed) when the segment is something else.
+    fn wildcard_segment(&mut self) -> Result<Option<RawSegment>, SyntaxError> {
+        let start = self.i;
+        let mut j = self.i;
+        while self.chars.get(j) == Some(&'*') {
+            j += 1;
+        }
+        let stars = j - start;
+        if stars == 0 {
+            return Ok(None);
+        }
+        let mut k = j;
+        while self.chars.get(k).is_some_and(|c| c.is_whitespace()) {
+            k += 1;
+        }
+        match self.chars.get(k) {
+            None | Some(',') => {}
+            Some(_) => return Ok(None),
+        }
+        let seg = match stars {
+            1 => RawSegment::AnyOne,
+            2 => RawSegment::AnyMany,
+            _ => {
+                return Err(SyntaxError::new(
+                    start + 1,
+                    "a wildcard segment is '*' (one RDN) or '**' (any number of RDNs)",
+                ))
+            }
+        };
+        self.i = k;
+        Ok(Some(seg))
+    }
+
+    /// `type=value[+type=value...]`, stopping at an unescaped ',' or the end.
+    fn rdn(&mut self, mode: Mode) -> Result<Vec<RawAttr>, SyntaxError> {
+        let mut attrs = Vec::new();
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                None | Some(',') | Some('+') => {
+                    let reason = if attrs.is_empty() && self.peek() != Some('+') {
+                        "empty RDN"
+                    } else {
+                        "empty attribute"
+                    };
+                    return Err(SyntaxError::new(self.pos(), reason));
+                }
+                _ => {}
+            }
+            let attr_type = self.attr_type()?;
+            self.skip_ws();
+            match self.peek() {
+                Some('=') => self.i += 1,
+                Some(c) => {
+                    return Err(SyntaxError::new(
+                        self.pos(),
+                        format!("expected '=' after the attribute type, found '{c}'"),
+                    ))
+                }
+                None => {
+                    return Err(SyntaxError::new(
+                        self.pos(),
+                        "expected '=' after the attribute type",
+                    ))
+                }
+            }
+            self.skip_ws();
+            let value = self.value(mode)?;
+            attrs.push(RawAttr { attr_type, value });
+            match self.peek() {
+                Some('+') => self.i += 1,
+                _ => return Ok(attrs),
+            }
+        }
+    }
+
+    /// A keyword (letters, digits, '-', starting with a letter) or a dotted OID.
+    fn attr_type(&mut self) -> Result<AttributeType, SyntaxError> {
+        let start = self.i;
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        {
+            self.i += 1;
+        }
+        let name: String = self
+            .chars
+            .get(start..self.i)
+            .unwrap_or(&[])
+            .iter()
+            .collect();
+        if name.is_empty() {
+            let found = match self.peek() {
+                Some(c) => format!(", found '{c}'"),
+                None => String::new(),
+            };
+            return Err(SyntaxError::new(
+                start + 1,
+                format!("expected an attribute type{found}"),
+            ));
+        }
+        if name.starts_with(|c: char| c.is_ascii_digit()) {
+            if !is_dotted_oid(&name) {
+                return Err(SyntaxError::new(
+                    start + 1,
+                    format!("invalid OID \"{name}\""),
+                ));
+            }
+            return Ok(AttributeType::from_oid(&name));
+        }
+        AttributeType::from_keyword(&name).ok_or_else(|| {
+            SyntaxError::new(start + 1, format!("unknown attribute type \"{name}\""))
+        })
+    }
+
+    /// A value, up to an unescaped ',' or '+' or the end.
+    fn value(&mut self, mode: Mode) -> Result<RawValue, SyntaxError> {
+        if mode == Mode::Dn && self.peek() == Some('#') {
+            return self.hex_value();
+        }
+        // (character, protected from trimming because it was escaped or is a wildcard)
+        let mut out: Vec<(VChar, bool)> = Vec::new();
+        // Consecutive `\XX` escapes form one UTF-8 byte sequence.
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut bytes_start = 0usize;
+        loop {
+            let Some(c) = self.peek() else { break };
+            if c != '\\' {
+                flush_bytes(&mut bytes, bytes_start, &mut out)?;
+            }
+            match c {
+                ',' | '+' => break,
+                '\\' => {
+                    let at = self.pos();
+                    let Some(next) = self.chars.get(self.i + 1).copied() else {
+                        return Err(SyntaxError::new(at, "'\\' at the end of a value"));
+                    };
+                    if let Some(hi) = next.to_digit(16) {
+                        let lo = self
+                            .chars
+                            .get(self.i + 2)
+                            .and_then(|c| c.to_digit(16))
+                            .ok_or_else(|| {
+                                SyntaxError::new(at, "'\\' must be followed by two hex digits")
+                            })?;
+                        if bytes.is_empty() {
+                            bytes_start = at;
+                        }
+                        bytes.push((hi * 16 + lo) as u8);
+                        self.i += 3;
+                        continue;
+                    }
+                    flush_bytes(&mut bytes, bytes_start, &mut out)?;
+                    let literal = matches!(
+                        next,
+                        ',' | '+' | '"' | '\\' | ';' | '<' | '>' | '#' | '=' | ' '
+                    ) || (mode == Mode::Pattern && matches!(next, '*' | '?'));
+                    if !literal {
+                        return Err(SyntaxError::new(
+                            at,
+                            format!("invalid escape sequence \"\\{next}\""),
+                        ));
+                    }
+                    out.push((VChar::Lit(next), true));
+                    self.i += 2;
+                }
+                c if MUST_ESCAPE.contains(&c) => {
+                    return Err(SyntaxError::new(
+                        self.pos(),
+                        format!("'{c}' must be escaped as '\\{c}'"),
+                    ));
+                }
+                '*' if mode == Mode::Pattern => {
+                    out.push((VChar::Many, true));
+                    self.i += 1;
+                }
+                '?' if mode == Mode::Pattern => {
+                    out.push((VChar::One, true));
+                    self.i += 1;
+                }
+                c => {
+                    out.push((VChar::Lit(c), false));
+                    self.i += 1;
+                }
+            }
+        }
+        flush_bytes(&mut bytes, bytes_start, &mut out)?;
+        // Unescaped white space before the ',' / '+' / end is not part of the value.
+        while out.last().is_some_and(|(c, protected)| {
+            !protected && matches!(c, VChar::Lit(c) if c.is_whitespace())
+        }) {
+            out.pop();
+        }
+        Ok(RawValue::Text(out.into_iter().map(|(c, _)| c).collect()))
+    }
+
+    /// DN mode `#hex`: the DER of the value.
+    fn hex_value(&mut self) -> Result<RawValue, SyntaxError> {
+        let at = self.pos();
+        self.i += 1; // '#'
+        let start = self.i;
+        while self.peek().is_some_and(|c| c.is_ascii_hexdigit()) {
+            self.i += 1;
+        }
+        let digits: String = self
+            .chars
+            .get(start..self.i)
+            .unwrap_or(&[])
+            .iter()
+            .collect();
+        self.skip_ws();
+        match self.peek() {
+            None | Some(',') | Some('+') => {}
+            Some(c) => {
+                return Err(SyntaxError::new(
+                    self.pos(),
+                    format!("unexpected '{c}' in a #hex value"),
+                ))
+            }
+        }
+        let der = hex::decode(&digits)
+            .ok()
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| {
+                SyntaxError::new(
+                    at,
+                    "a #hex value needs an even, non-zero number of hex digits",
+                )
+            })?;
+        let (class, constructed, tag, content) = read_single_tlv(&der)
+            .ok_or_else(|| SyntaxError::new(at, "a #hex value must be one DER element"))?;
+        if !constructed {
+            if let Some(s) = decode_string(class, tag, content) {
+                return Ok(RawValue::Text(s.chars().map(VChar::Lit).collect()));
+            }
+        }
+        Ok(RawValue::Hex(hex_value(&der)))
+    }
+}
+
+/// Turns pending `\XX` bytes into characters (they must be valid UTF-8).
+fn flush_bytes(
+    bytes: &mut Vec<u8>,
+    start: usize,
+    out: &mut Vec<(VChar, bool)>,
+) -> Result<(), SyntaxError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let s = std::str::from_utf8(bytes)
+        .map_err(|_| SyntaxError::new(start, "hex escapes are not valid UTF-8"))?;
+    out.extend(s.chars().map(|c| (VChar::Lit(c), true)));
+    bytes.clear();
+    Ok(())
+}
+
+/// `digits(.digits)+`, no empty arc, no leading zero in an arc.
+fn is_dotted_oid(s: &str) -> bool {
+    let mut arcs = 0;
+    for arc in s.split('.') {
+        if arc.is_empty()
+            || !arc.bytes().all(|b| b.is_ascii_digit())
+            || (arc.len() > 1 && arc.starts_with('0'))
+        {
+            return false;
+        }
+        arcs += 1;
+    }
+    arcs >= 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encode_tlv_long_length_and_high_tag() {
+        let content = vec![0u8; 200];
+        let der = encode_tlv(None, 0, false, 4, &content);
+        assert_eq!(&der[..3], &[0x04, 0x81, 200]);
+        let der = encode_tlv(None, 2, true, 200, &[1]);
+        assert_eq!(der, vec![0xbf, 0x81, 0x48, 0x01, 0x01]);
+        assert_eq!(read_single_tlv(&der), Some((2, true, 200, &[1u8][..])));
+    }
+
+    #[test]
+    fn oid_syntax() {
+        assert!(is_dotted_oid("2.5.4.3"));
+        assert!(is_dotted_oid("0.9.2342.19200300.100.1.25"));
+        assert!(!is_dotted_oid("2"));
+        assert!(!is_dotted_oid("2..4"));
+        assert!(!is_dotted_oid("2.05.4"));
+        assert!(!is_dotted_oid("2.5."));
     }
 }
