@@ -1,1 +1,268 @@
-//! placeholder
+//! # certgate-admin
+//!
+//! The admin REST API of SPEC §8 (axum), plus `/healthz`, `/readyz` and `/metrics`.
+//!
+//! ## Wiring
+//!
+//! ```no_run
+//! # async fn demo(store: certgate_store::Store, ts: std::sync::Arc<certgate_store::TrustStore>) -> std::io::Result<()> {
+//! use std::sync::Arc;
+//! let reload: certgate_admin::ReloadHook = Arc::new(|| Box::pin(async { /* rebuild the snapshot */ }));
+//! let state = certgate_admin::AdminState::new(store, ts, "a-long-random-token".to_string(), reload, None);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9090").await?;
+//! certgate_admin::serve(listener, state, async { let _ = tokio::signal::ctrl_c().await; }).await
+//! # }
+//! ```
+//!
+//! - [`AdminState::new`] takes the [`Store`], the node's [`TrustStore`], the bearer
+//!   token, a [`ReloadHook`] and an optional Prometheus handle.
+//! - [`router`] builds the `axum::Router`; [`serve`] runs it on a listener until
+//!   `shutdown` resolves (in-flight requests finish).
+//!
+//! ## Behaviour
+//!
+//! - Every path under `/api/v1` needs `Authorization: Bearer <token>` (compared in
+//!   constant time); otherwise 401 with the error shape. An empty token never matches.
+//! - Errors are `{"error": {"code", "message"}}`: 400 for a body that is not JSON, 422 for
+//!   a JSON body with a missing, unknown, wrongly typed or invalid field, 404 for unknown
+//!   ids and paths, 409 for conflicts with the state, 413 over the 4 MiB body limit.
+//! - After every successful write the API syncs the trust store with the new
+//!   configuration, then awaits the reload hook, so the change is live on this node when
+//!   the answer is sent (SPEC §2).
+//! - `/readyz` (and `GET /api/v1/truststore`, `GET /api/v1/gateway`) re-verify the
+//!   trust store files; when that changes the trust store status, the reload hook runs so
+//!   the data plane fails closed at once.
+//! - `/metrics` renders the gauges of this crate (see [`health`]) followed by whatever
+//!   the Prometheus handle holds (the data plane's counters).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use certgate_store::{GatewayConfig, Store, TrustStore, TrustStoreInfo};
+use metrics_exporter_prometheus::PrometheusHandle;
+use subtle::ConstantTimeEq;
+
+pub mod error;
+pub mod extract;
+mod handlers;
+pub mod health;
+
+pub use error::ApiError;
+pub use extract::{JsonBody, BODY_LIMIT};
+
+/// Rebuilds the node's data plane snapshot; the admin API awaits it after each write.
+pub type ReloadHook = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// A reload hook that does nothing (tests, tools).
+pub fn noop_reload() -> ReloadHook {
+    Arc::new(|| Box::pin(async {}))
+}
+
+/// Everything the admin API needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AdminState {
+    store: Store,
+    truststore: Arc<TrustStore>,
+    token: Arc<str>,
+    reload: ReloadHook,
+    metrics: Option<PrometheusHandle>,
+}
+
+impl std::fmt::Debug for AdminState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminState")
+            .field("store", &self.store)
+            .field("truststore", &self.truststore)
+            .field("token", &"<redacted>")
+            .field("metrics", &self.metrics.is_some())
+            .finish()
+    }
+}
+
+impl AdminState {
+    /// The state of an admin API over `store` and `truststore`, guarded by `token`.
+    pub fn new(
+        store: Store,
+        truststore: Arc<TrustStore>,
+        token: String,
+        reload: ReloadHook,
+        metrics: Option<PrometheusHandle>,
+    ) -> Self {
+        AdminState {
+            store,
+            truststore,
+            token: token.into(),
+            reload,
+            metrics,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The node's trust store.
+    pub fn truststore(&self) -> &Arc<TrustStore> {
+        &self.truststore
+    }
+
+    /// After a committed write: sync the trust store, then run the reload hook.
+    pub(crate) async fn after_write(&self) -> Result<(), ApiError> {
+        let config = self.store.load_config().await?;
+        self.run_truststore(config, |ts, c| ts.sync(c)).await?;
+        (self.reload)().await;
+        Ok(())
+    }
+
+    /// Re-verifies the trust store against the current configuration; runs the reload
+    /// hook when its status changed.
+    pub(crate) async fn check_truststore(
+        &self,
+        config: GatewayConfig,
+    ) -> Result<TrustStoreInfo, ApiError> {
+        let before = self.truststore.status().status;
+        let info = self.run_truststore(config, |ts, c| ts.sync(c)).await?;
+        if info.status != before {
+            (self.reload)().await;
+        }
+        Ok(info)
+    }
+
+    /// Rebuilds the trust store now, then runs the reload hook.
+    pub(crate) async fn recover_truststore(&self) -> Result<TrustStoreInfo, ApiError> {
+        let config = self.store.load_config().await?;
+        let info = self.run_truststore(config, |ts, c| ts.recover(c)).await?;
+        (self.reload)().await;
+        Ok(info)
+    }
+
+    /// Runs a trust store operation (blocking file I/O) off the async threads.
+    async fn run_truststore(
+        &self,
+        config: GatewayConfig,
+        op: fn(&TrustStore, &GatewayConfig) -> TrustStoreInfo,
+    ) -> Result<TrustStoreInfo, ApiError> {
+        let ts = Arc::clone(&self.truststore);
+        tokio::task::spawn_blocking(move || op(&ts, &config))
+            .await
+            .map_err(|e| ApiError::internal(format!("trust store task failed: {e}")))
+    }
+
+    fn token_matches(&self, presented: &str) -> bool {
+        !self.token.is_empty() && bool::from(presented.as_bytes().ct_eq(self.token.as_bytes()))
+    }
+}
+
+/// Refuses `/api/v1` requests without the right bearer token.
+async fn require_token(State(state): State<AdminState>, req: Request, next: Next) -> Response {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+        });
+    match presented {
+        Some(t) if state.token_matches(t) => next.run(req).await,
+        _ => {
+            let mut resp = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "A valid bearer token is required (Authorization: Bearer <token>).",
+            )
+            .into_response();
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Bearer"),
+            );
+            resp
+        }
+    }
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("No such endpoint.")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "This endpoint does not accept this method.",
+    )
+}
+
+/// The admin API's router: `/api/v1/…` (token required), `/healthz`, `/readyz`, `/metrics`.
+pub fn router(state: AdminState) -> Router {
+    use handlers as h;
+    let api = Router::new()
+        .route(
+            "/certificates",
+            post(h::create_component).get(h::list_components),
+        )
+        .route(
+            "/certificates/{id}",
+            get(h::get_component).delete(h::delete_component),
+        )
+        .route("/certificates/{id}/versions", post(h::add_version))
+        .route("/gateway", get(h::get_gateway))
+        .route("/gateway/client-cert-auth", put(h::put_client_cert_auth))
+        .route(
+            "/gateway/trusted-certificates",
+            get(h::list_trusted).post(h::add_trusted),
+        )
+        .route(
+            "/gateway/trusted-certificates/{id}",
+            axum::routing::delete(h::remove_trusted),
+        )
+        .route(
+            "/gateway/trusted-certificates/{id}/upgrade",
+            post(h::upgrade_trusted),
+        )
+        .route("/apis", post(h::create_api).get(h::list_apis))
+        .route(
+            "/apis/{id}",
+            get(h::get_api).put(h::put_api).delete(h::delete_api),
+        )
+        .route(
+            "/apis/{id}/client-cert-auth",
+            get(h::get_api_auth)
+                .put(h::put_api_auth)
+                .delete(h::delete_api_auth),
+        )
+        .route("/truststore", get(h::get_truststore))
+        .route("/truststore/recover", post(h::recover_truststore))
+        .route("/tools/dn-match", post(h::dn_match))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), require_token));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// Serves the admin API on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AdminState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

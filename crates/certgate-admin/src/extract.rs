@@ -1,0 +1,71 @@
+//! [`JsonBody`]: a JSON body extractor whose rejections use the admin API's error shape:
+//! a body that is not JSON is 400 `malformed_body`, JSON that does not fit the expected
+//! shape (missing, unknown or wrongly typed field) is 422 `invalid_body`, and a body over
+//! the limit is 413 `payload_too_large`. (axum's own `Json` rejects in plain text.)
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// The largest request body accepted (a `trusted_dns` list of 1000 long patterns, or
+/// CRLs, fit well within it).
+pub const BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// A JSON request body deserialized into `T`.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+/// Parses `bytes` as JSON, then as `T`, with the admin API's rejections.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value = parse_value(bytes)?;
+    from_value(value)
+}
+
+/// Parses `bytes` as any JSON value (400 when it is not JSON).
+pub fn parse_value(bytes: &[u8]) -> Result<serde_json::Value, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            format!("The request body is not valid JSON: {e}."),
+        )
+    })
+}
+
+/// Deserializes a JSON value as `T` (422 when a field is missing, unknown or invalid).
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_json::from_value(value).map_err(|e| {
+        ApiError::invalid("invalid_body", format!("The request body is invalid: {e}."))
+    })
+}
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.into_response().status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    format!("The request body is larger than {BODY_LIMIT} bytes."),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_body",
+                    "The request body could not be read.",
+                )
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}

@@ -1,0 +1,303 @@
+//! The `/api/v1` handlers: thin translations between HTTP and [`Store`] calls.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use certgate_pki::{CertificateInfo, Dn, PatternSet};
+use certgate_store::views::{
+    ApiBody, ApiOverrideBody, ClientCertAuthPatch, NewComponentBody, NewVersionBody, TrustBody,
+};
+use certgate_store::{gateway_view, validate};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::ApiError;
+use crate::extract::{from_value, JsonBody};
+use crate::AdminState;
+
+type Result<T> = std::result::Result<T, ApiError>;
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// Path ids: anything that is not an integer names nothing, so 404.
+fn id(raw: &str) -> Result<i64> {
+    raw.parse::<i64>()
+        .map_err(|_| ApiError::not_found(format!("No resource with id {raw:?}.")))
+}
+
+fn created<T: Serialize>(v: T) -> Response {
+    (StatusCode::CREATED, Json(v)).into_response()
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+// ---------------------------------------------------------------- certificates
+
+pub(crate) async fn create_component(
+    State(st): State<AdminState>,
+    JsonBody(body): JsonBody<NewComponentBody>,
+) -> Result<Response> {
+    let c = st
+        .store
+        .create_component(&body.name, &body.pem, now())
+        .await?;
+    st.after_write().await?;
+    Ok(created(c))
+}
+
+pub(crate) async fn list_components(
+    State(st): State<AdminState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let mut lookup = false;
+    for pair in query.as_deref().unwrap_or("").split('&') {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        if k == "lookup" {
+            lookup = match v {
+                "true" | "1" | "" => true,
+                "false" | "0" => false,
+                other => {
+                    return Err(ApiError::invalid(
+                        "invalid_query",
+                        format!("lookup must be true or false, not {other:?}."),
+                    ))
+                }
+            };
+        }
+    }
+    Ok(Json(st.store.list_components(lookup, now()).await?).into_response())
+}
+
+pub(crate) async fn get_component(
+    State(st): State<AdminState>,
+    Path(raw): Path<String>,
+) -> Result<Response> {
+    Ok(Json(st.store.get_component(id(&raw)?).await?).into_response())
+}
+
+pub(crate) async fn add_version(
+    State(st): State<AdminState>,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody<NewVersionBody>,
+) -> Result<Response> {
+    let v = st.store.add_version(id(&raw)?, &body.pem, now()).await?;
+    st.after_write().await?;
+    Ok(created(v))
+}
+
+pub(crate) async fn delete_component(
+    State(st): State<AdminState>,
+    Path(raw): Path<String>,
+) -> Result<Response> {
+    st.store.deactivate_component(id(&raw)?).await?;
+    st.after_write().await?;
+    Ok(no_content())
+}
+
+// ---------------------------------------------------------------- gateway
+
+pub(crate) async fn get_gateway(State(st): State<AdminState>) -> Result<Response> {
+    let config = st.store.load_config().await?;
+    let ts = st.check_truststore(config.clone()).await?;
+    Ok(Json(gateway_view(&config, ts, now())?).into_response())
+}
+
+pub(crate) async fn put_client_cert_auth(
+    State(st): State<AdminState>,
+    JsonBody(patch): JsonBody<ClientCertAuthPatch>,
+) -> Result<Response> {
+    let s = st.store.update_client_cert_auth(&patch).await?;
+    st.after_write().await?;
+    Ok(Json(s).into_response())
+}
+
+pub(crate) async fn list_trusted(State(st): State<AdminState>) -> Result<Response> {
+    Ok(Json(st.store.trust_table(now()).await?).into_response())
+}
+
+pub(crate) async fn add_trusted(
+    State(st): State<AdminState>,
+    JsonBody(body): JsonBody<TrustBody>,
+) -> Result<Response> {
+    let row = st
+        .store
+        .add_trusted(body.certificate_id, body.version, now())
+        .await?;
+    st.after_write().await?;
+    Ok(created(row))
+}
+
+pub(crate) async fn upgrade_trusted(
+    State(st): State<AdminState>,
+    Path(raw): Path<String>,
+) -> Result<Response> {
+    let row = st.store.upgrade_trusted(id(&raw)?, now()).await?;
+    st.after_write().await?;
+    Ok(Json(row).into_response())
+}
+
+pub(crate) async fn remove_trusted(
+    State(st): State<AdminState>,
+    Path(raw): Path<String>,
+) -> Result<Response> {
+    st.store.remove_trusted(id(&raw)?).await?;
+    st.after_write().await?;
+    Ok(no_content())
+}
+
+// ---------------------------------------------------------------- APIs
+
+pub(crate) async fn create_api(
+    State(st): State<AdminState>,
+    JsonBody(body): JsonBody<ApiBody>,
+) -> Result<Response> {
+    let api = st.store.create_api(&body).await?;
+    st.after_write().await?;
+    Ok(created(api))
+}
+
+pub(crate) async fn list_apis(State(st): State<AdminState>) -> Result<Response> {
+    Ok(Json(st.store.list_apis().await?).into_response())
+}
+
+pub(crate) async fn get_api(
+    State(st): State<AdminState>,
+    Path(raw): Path<String>,
+) -> Result<Response> {
+    Ok(Json(st.store.get_api(id(&raw)?).await?).into_response())
+}
+
+pub(crate) async fn put_api(
+    State(st): State<AdminState>,
+    Path(raw): Path<String>,
+    JsonBody(body): JsonBody<ApiBody>,
+) -> Result<Response> {
+    let api_id = id(&raw)?;
+    let api = st.store.update_api(api_id, &body).await?;
+    st.after_write().await?;
+    Ok(Json(api).into_response())
+}
+
+pub(crate) async fn delete_api(
+    State(st): State<AdminState>,
+    Path(raw): Path<String>,
+) -> Result<Response> {
+    st.store.delete_api(id(&raw)?).await?;
+    st.after_write().await?;
+    Ok(no_content())
+}
+
+pub(crate) async fn get_api_auth(
+    State(st): State<AdminState>,
+    Path(raw): Path<String>,
+) -> Result<Response> {
+    Ok(Json(st.store.api_cert_auth(id(&raw)?).await?).into_response())
+}
+
+pub(crate) async fn put_api_auth(
+    State(st): State<AdminState>,
+    Path(raw): Path<String>,
+    JsonBody(value): JsonBody<serde_json::Value>,
+) -> Result<Response> {
+    let api_id = id(&raw)?;
+    if value.get("mode").is_some() {
+        return Err(ApiError::invalid(
+            "mode_not_overridable",
+            "mode cannot be overridden per API: it is a gateway-wide setting \
+             (PUT /api/v1/gateway/client-cert-auth). An API may override required and trusted_dns.",
+        ));
+    }
+    let body: ApiOverrideBody = from_value(value)?;
+    let ov = st.store.set_api_override(api_id, &body.into()).await?;
+    st.after_write().await?;
+    Ok(Json(ov).into_response())
+}
+
+pub(crate) async fn delete_api_auth(
+    State(st): State<AdminState>,
+    Path(raw): Path<String>,
+) -> Result<Response> {
+    st.store.clear_api_override(id(&raw)?).await?;
+    st.after_write().await?;
+    Ok(no_content())
+}
+
+// ---------------------------------------------------------------- trust store
+
+pub(crate) async fn get_truststore(State(st): State<AdminState>) -> Result<Response> {
+    let config = st.store.load_config().await?;
+    Ok(Json(st.check_truststore(config).await?).into_response())
+}
+
+pub(crate) async fn recover_truststore(State(st): State<AdminState>) -> Result<Response> {
+    Ok(Json(st.recover_truststore().await?).into_response())
+}
+
+// ---------------------------------------------------------------- tools
+
+/// Body of `POST /api/v1/tools/dn-match`: `dn` or `certificate_pem`, not both.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DnMatchBody {
+    patterns: Vec<String>,
+    #[serde(default)]
+    dn: Option<String>,
+    #[serde(default)]
+    certificate_pem: Option<String>,
+}
+
+/// Answer of `POST /api/v1/tools/dn-match`.
+#[derive(Debug, Serialize)]
+pub(crate) struct DnMatchAnswer {
+    dn: String,
+    matched: bool,
+    pattern: Option<String>,
+}
+
+pub(crate) async fn dn_match(JsonBody(body): JsonBody<DnMatchBody>) -> Result<Response> {
+    validate::patterns(&body.patterns)?;
+    let set = PatternSet::compile(&body.patterns)
+        .map_err(|e| ApiError::invalid("invalid_dn_pattern", e.to_string()))?;
+    let dn = match (body.dn, body.certificate_pem) {
+        (Some(dn), None) => {
+            Dn::parse(&dn).map_err(|e| ApiError::invalid("invalid_dn", e.to_string()))?
+        }
+        (None, Some(pem)) => {
+            let certs = CertificateInfo::parse_pem_chain(&pem).map_err(|e| {
+                ApiError::invalid(
+                    "invalid_certificate",
+                    format!("certificate_pem is not a PEM certificate: {e}."),
+                )
+            })?;
+            certs
+                .into_iter()
+                .next()
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "invalid_certificate",
+                        "certificate_pem holds no certificate.",
+                    )
+                })?
+                .subject
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "invalid_body",
+                "Give exactly one of dn and certificate_pem.",
+            ))
+        }
+    };
+    let first = set.first_match(&dn);
+    let pattern = first.and_then(|i| body.patterns.get(i).cloned());
+    Ok(Json(DnMatchAnswer {
+        dn: dn.to_string(),
+        matched: pattern.is_some(),
+        pattern,
+    })
+    .into_response())
+}
