@@ -1,0 +1,164 @@
+//! Reading certificate and CRL files for the admin API, which takes PEM text: a PEM file is
+//! sent as it is (verbatim, so the stored PEM is the operator's), a DER file is wrapped in PEM.
+
+use std::path::Path;
+
+use super::client::CliError;
+
+/// Reads `path` as PEM text; a file without a PEM header is taken as DER and wrapped in a
+/// PEM block labelled `label` (e.g. `CERTIFICATE`, `X509 CRL`).
+pub fn read_pem_file(path: &Path, label: &str) -> Result<String, CliError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| CliError::Input(format!("cannot read {}: {e}", path.display())))?;
+    if bytes.is_empty() {
+        return Err(CliError::Input(format!("{} is empty", path.display())));
+    }
+    if contains(&bytes, b"-----BEGIN ") {
+        return String::from_utf8(bytes).map_err(|_| {
+            CliError::Input(format!(
+                "{} looks like PEM but is not valid UTF-8 text",
+                path.display()
+            ))
+        });
+    }
+    Ok(der_to_pem(&bytes, label))
+}
+
+/// Splits PEM text into its `-----BEGIN …-----` … `-----END …-----` blocks (each with a final
+/// newline); text outside blocks is dropped. A text with no complete block is returned whole,
+/// so the admin API judges it and answers its own message.
+pub fn split_pem_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("-----BEGIN ") {
+            current = Some(String::new());
+        }
+        if let Some(block) = current.as_mut() {
+            block.push_str(trimmed);
+            block.push('\n');
+            if trimmed.starts_with("-----END ") {
+                if let Some(done) = current.take() {
+                    blocks.push(done);
+                }
+            }
+        }
+    }
+    if blocks.is_empty() {
+        blocks.push(text.to_owned());
+    }
+    blocks
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Wraps DER bytes in a PEM block with 64-character lines (RFC 7468).
+pub fn der_to_pem(der: &[u8], label: &str) -> String {
+    let b64 = base64_encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    let mut rest = b64.as_str();
+    while !rest.is_empty() {
+        let (line, tail) = rest.split_at(rest.len().min(64));
+        out.push_str(line);
+        out.push('\n');
+        rest = tail;
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// Standard base64 with padding (RFC 4648 §4); the binary has no base64 dependency and needs
+/// only this encoder.
+fn base64_encode(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let sextets = [(n >> 18) & 63, (n >> 12) & 63, (n >> 6) & 63, n & 63];
+        for (i, s) in sextets.iter().enumerate() {
+            // A chunk of k bytes yields k + 1 characters; the rest is padding.
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[*s as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (input, want) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64_encode(input.as_bytes()), want);
+        }
+        assert_eq!(base64_encode(&[0xfb, 0xff]), "+/8=");
+    }
+
+    #[test]
+    fn der_is_wrapped_at_64_columns() {
+        let pem = der_to_pem(&[0u8; 60], "CERTIFICATE");
+        let lines: Vec<&str> = pem.lines().collect();
+        assert_eq!(lines[0], "-----BEGIN CERTIFICATE-----");
+        assert_eq!(lines[1].len(), 64);
+        assert_eq!(lines[2], "AAAAAAAAAAAAAAAA");
+        assert_eq!(lines[3], "-----END CERTIFICATE-----");
+    }
+
+    #[test]
+    fn pem_blocks_are_split() {
+        let text = "junk\n-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n\
+                    -----BEGIN X509 CRL-----\r\nBBBB\r\n-----END X509 CRL-----\n";
+        assert_eq!(
+            split_pem_blocks(text),
+            vec![
+                "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n".to_owned(),
+                "-----BEGIN X509 CRL-----\nBBBB\n-----END X509 CRL-----\n".to_owned(),
+            ]
+        );
+        assert_eq!(split_pem_blocks("nothing"), vec!["nothing".to_owned()]);
+    }
+
+    #[test]
+    fn files_are_read_as_pem_or_der() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.pem");
+        std::fs::write(
+            &p,
+            "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        assert!(read_pem_file(&p, "CERTIFICATE")
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----\nAA=="));
+        let d = dir.path().join("a.der");
+        std::fs::write(&d, [0x30, 0x03, 0x02, 0x01, 0x01]).unwrap();
+        assert_eq!(
+            read_pem_file(&d, "CERTIFICATE").unwrap(),
+            "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n"
+        );
+        let e = read_pem_file(&dir.path().join("missing.pem"), "CERTIFICATE").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().starts_with("cannot read "), "{e}");
+    }
+}
