@@ -8,14 +8,35 @@
 //! The entry points are [`Runtime`] (the live configuration, rebuilt from a
 //! [`certgate_store::model::GatewayConfig`] by [`Runtime::apply`]) and [`serve`] (runs a
 //! listener against a runtime until shutdown).
+//!
+//! Modules, one job each:
+//! - [`settings`]: listener and upstream settings from the config file;
+//! - [`runtime`] and [`snapshot`]: the live configuration and its generations;
+//! - [`route`]: longest-prefix routing and the path rewrite;
+//! - [`identity`]: a presented certificate and its verdict;
+//! - [`evaluate`]: the pure decision of SPEC §3;
+//! - [`header_mode`]: the certificate header (SPEC §6);
+//! - [`response`]: the JSON error bodies;
+//! - [`upstream`]: the pooled upstream client and the request rewrite;
+//! - `tls` (all rustls-specific code), `server` (accept loop, connections), `telemetry`.
 
 pub mod echo;
+pub mod evaluate;
+pub mod header_mode;
+pub mod identity;
+pub mod response;
+pub mod route;
 pub mod runtime;
 pub mod settings;
 pub mod snapshot;
+pub mod upstream;
 
 mod server;
+mod telemetry;
+mod tls;
 
+pub use evaluate::{evaluate, Decision, DenialReason, Presented};
+pub use identity::{CertSource, ClientIdentity, IdentityVerdict};
 pub use runtime::Runtime;
 pub use server::serve;
 pub use settings::ProxySettings;

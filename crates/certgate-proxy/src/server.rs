@@ -1,18 +1,451 @@
-//! The accept loop and per-connection serving.
+//! The accept loop and per-connection serving: connection limit, TLS accept and the
+//! post-handshake judgement, hyper-util's auto builder (HTTP/1.1 and HTTP/2 via ALPN),
+//! timeouts, the per-request pipeline (route → certificate → evaluate → proxy → log),
+//! mode-generation closes and graceful shutdown.
 
+use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use certgate_store::model::{CertAuthMode, ValidationFailure};
+use http::{header, HeaderValue, Request, Response, StatusCode, Version};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::evaluate::{evaluate, Decision, Presented};
+use crate::header_mode::{take_header_cert, HeaderCert};
+use crate::identity::{CertSource, ClientIdentity, IdentityVerdict};
+use crate::response::{error_response, ProxyBody};
 use crate::runtime::Runtime;
 use crate::settings::ProxySettings;
+use crate::snapshot::Snapshot;
+use crate::telemetry;
+use crate::tls::{negotiated_h2, peer_chain, TlsFactory};
+use crate::upstream::{strip_identity_headers, Downstream, UpstreamClient};
+
+/// How often an open connection checks its idle time.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
+
+/// State shared by every connection of one listener.
+struct Shared {
+    settings: ProxySettings,
+    runtime: Arc<Runtime>,
+    upstream: UpstreamClient,
+    /// Detects HTTP/1.1 or HTTP/2 from the first bytes (plain listeners).
+    http_auto: auto::Builder<TokioExecutor>,
+    /// ALPN chose `http/1.1` (or nothing).
+    http1: auto::Builder<TokioExecutor>,
+    /// ALPN chose `h2`.
+    http2: auto::Builder<TokioExecutor>,
+    started: Instant,
+}
 
 /// Runs the proxy listener until `shutdown` resolves, then drains in-flight requests (up
 /// to `shutdown_grace`) and returns.
+///
+/// Fails at once when `settings.ssl` is on and the server chain or key is unusable.
 pub async fn serve(
-    _listener: tokio::net::TcpListener,
-    _settings: ProxySettings,
-    _runtime: Arc<Runtime>,
-    _shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    todo!()
+    listener: tokio::net::TcpListener,
+    settings: ProxySettings,
+    runtime: Arc<Runtime>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let tls = if settings.ssl {
+        Some(TlsFactory::new(&settings, runtime.live())?)
+    } else {
+        None
+    };
+    let upstream = UpstreamClient::new(&settings)?;
+    let http_auto = http_builder(&settings);
+    let http1 = http_builder(&settings).http1_only();
+    let http2 = http_builder(&settings).http2_only();
+    let shared = Arc::new(Shared {
+        upstream,
+        http_auto,
+        http1,
+        http2,
+        runtime,
+        started: Instant::now(),
+        settings,
+    });
+    let limit = Arc::new(Semaphore::new(shared.settings.max_connections.max(1)));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+    let mut tls_config: Option<(u64, TlsAcceptor)> = None;
+    tokio::pin!(shutdown);
+
+    loop {
+        // Take a slot before accepting, so connections over the limit wait in the
+        // kernel's accept queue instead of being accepted and starved.
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            p = limit.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        while tasks.try_join_next().is_some() {}
+        let snapshot = shared.runtime.snapshot();
+        let acceptor = match &tls {
+            None => None,
+            Some(factory) => match &tls_config {
+                Some((generation, acceptor)) if *generation == snapshot.tls_generation => {
+                    Some(acceptor.clone())
+                }
+                _ => match factory.build(&snapshot) {
+                    Ok(config) => {
+                        let acceptor = TlsAcceptor::from(config);
+                        tls_config = Some((snapshot.tls_generation, acceptor.clone()));
+                        Some(acceptor)
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot build the TLS configuration; connection dropped");
+                        continue;
+                    }
+                },
+            },
+        };
+        let shared = shared.clone();
+        let stop = stop_rx.clone();
+        tasks.spawn(async move {
+            run_connection(
+                shared,
+                stream,
+                peer,
+                acceptor,
+                snapshot.mode_generation,
+                permit,
+                stop,
+            )
+            .await;
+        });
+    }
+
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let drain = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(shared.settings.shutdown_grace, drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown grace period over; closing the remaining connections");
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+    }
+    Ok(())
+}
+
+fn http_builder(settings: &ProxySettings) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(settings.header_read_timeout)
+        // hyper refuses a buffer under 8 KiB; past it a request head gets 431.
+        .max_buf_size(settings.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
+    if settings.http2 {
+        builder
+    } else {
+        builder.http1_only()
+    }
+}
+
+/// One connection: TLS (if any), the post-handshake judgement, then HTTP.
+async fn run_connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: Option<TlsAcceptor>,
+    mode_generation: u64,
+    _permit: OwnedSemaphorePermit,
+    stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let Some(acceptor) = acceptor else {
+        let builder = &shared.http_auto;
+        serve_http(&shared, builder, stream, peer, None, mode_generation, stop).await;
+        return;
+    };
+    let handshake =
+        tokio::time::timeout(shared.settings.header_read_timeout, acceptor.accept(stream)).await;
+    let mut tls = match handshake {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    let (chain, h2) = {
+        let (_, conn) = tls.get_ref();
+        (peer_chain(conn), negotiated_h2(conn))
+    };
+    // Judge right after every handshake: a resumed session restores the peer chain
+    // without the verifier being called.
+    let snapshot = shared.runtime.snapshot();
+    let identity = match (chain, snapshot.mode) {
+        (Some(chain), CertAuthMode::Mtls) => Some(Arc::new(ClientIdentity::judge(
+            chain,
+            CertSource::Mtls,
+            &snapshot.trust,
+        ))),
+        _ => None,
+    };
+    if let Some(id) = &identity {
+        if let IdentityVerdict::Denied(reason) = id.verdict {
+            if snapshot.validation_failure == ValidationFailure::Handshake {
+                telemetry::record_denial(reason, "");
+                tracing::info!(%peer, reason = reason.as_str(), "client certificate refused after the handshake; closing");
+                let _ = tls.shutdown().await;
+                return;
+            }
+        }
+    }
+    let builder = if h2 { &shared.http2 } else { &shared.http1 };
+    serve_http(&shared, builder, tls, peer, identity, mode_generation, stop).await;
+}
+
+/// Per-connection state the request handler sees.
+struct ConnCtx {
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    listener_https: bool,
+    /// mtls: the connection's identity, re-judged when the trust store moves.
+    identity: Mutex<Option<Arc<ClientIdentity>>>,
+    /// The mode generation the connection was accepted under.
+    mode_generation: u64,
+    /// Requests started on this connection.
+    served: AtomicU64,
+    /// Milliseconds since listener start of the last request start or end.
+    last_active_ms: AtomicU64,
+    /// The connection speaks HTTP/2.
+    h2: AtomicBool,
+    /// Asks the connection task to shut down gracefully.
+    close: Notify,
+}
+
+impl ConnCtx {
+    fn touch(&self) {
+        let ms = u64::try_from(self.shared.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_active_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn idle_for(&self) -> Duration {
+        let now = self.shared.started.elapsed();
+        now.saturating_sub(Duration::from_millis(
+            self.last_active_ms.load(Ordering::Relaxed),
+        ))
+    }
+
+    /// The connection's identity, re-judged first if its verdict is stale.
+    fn current_identity(&self, snapshot: &Snapshot) -> Option<Arc<ClientIdentity>> {
+        let mut slot = self.identity.lock().unwrap_or_else(|p| p.into_inner());
+        let id = slot.as_ref()?;
+        if id.is_stale(&snapshot.trust) {
+            let fresh = Arc::new(id.rejudge(&snapshot.trust));
+            *slot = Some(fresh.clone());
+            return Some(fresh);
+        }
+        Some(id.clone())
+    }
+}
+
+async fn serve_http<I>(
+    shared: &Arc<Shared>,
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    peer: SocketAddr,
+    identity: Option<Arc<ClientIdentity>>,
+    mode_generation: u64,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let ctx = Arc::new(ConnCtx {
+        shared: shared.clone(),
+        peer,
+        listener_https: shared.settings.ssl,
+        identity: Mutex::new(identity),
+        mode_generation,
+        served: AtomicU64::new(0),
+        last_active_ms: AtomicU64::new(0),
+        h2: AtomicBool::new(false),
+        close: Notify::new(),
+    });
+    ctx.touch();
+    let svc_ctx = ctx.clone();
+    let service = service_fn(move |req| {
+        let ctx = svc_ctx.clone();
+        async move { Ok::<_, Infallible>(handle(ctx, req).await) }
+    });
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let mut modes = shared.runtime.mode_changes();
+    let mut watch_modes = true;
+    let mut closing = false;
+    let mut idle_tick = tokio::time::interval(IDLE_CHECK);
+    idle_tick.tick().await;
+    // The server may already be stopping (the flag flipped before this task subscribed).
+    if *stop.borrow() {
+        closing = true;
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        tokio::select! {
+            res = conn.as_mut() => {
+                if let Err(e) = res {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            r = stop.changed(), if !closing => {
+                if r.is_ok() && *stop.borrow() {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            _ = ctx.close.notified(), if !closing => {
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            r = modes.changed(), if !closing && watch_modes => {
+                if r.is_err() {
+                    watch_modes = false;
+                    continue;
+                }
+                // HTTP/2: GOAWAY lets the client move to a new connection without
+                // losing a request. HTTP/1.1 closes with `Connection: close` on its
+                // next response instead (closing an idle one could race a request).
+                let moved = *modes.borrow_and_update() != ctx.mode_generation;
+                if moved && ctx.h2.load(Ordering::Relaxed) && ctx.served.load(Ordering::Relaxed) > 0 {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+            _ = idle_tick.tick(), if !closing => {
+                if ctx.idle_for() >= shared.settings.idle_timeout {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+/// The per-request pipeline.
+async fn handle(ctx: Arc<ConnCtx>, mut req: Request<Incoming>) -> Response<ProxyBody> {
+    let start = Instant::now();
+    ctx.served.fetch_add(1, Ordering::Relaxed);
+    ctx.touch();
+    let version = req.version();
+    if version == Version::HTTP_2 {
+        ctx.h2.store(true, Ordering::Relaxed);
+    }
+    let snapshot = ctx.shared.runtime.snapshot();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let route = snapshot.routes.lookup(&path).cloned();
+    strip_identity_headers(req.headers_mut());
+
+    // SPEC §3 step 3: the certificate.
+    let peer_ip = ctx.peer.ip();
+    let mut identity: Option<Arc<ClientIdentity>> = None;
+    let mut from_untrusted_proxy = false;
+    match snapshot.mode {
+        CertAuthMode::Mtls => identity = ctx.current_identity(&snapshot),
+        CertAuthMode::Header => match take_header_cert(&snapshot, req.headers_mut(), peer_ip) {
+            HeaderCert::Absent => {}
+            HeaderCert::FromUntrustedProxy => from_untrusted_proxy = true,
+            HeaderCert::Present(id) => identity = Some(id),
+        },
+        CertAuthMode::None => {}
+    }
+    let presented = match (&identity, from_untrusted_proxy) {
+        (Some(id), _) => Presented::Certificate(id),
+        (None, true) => Presented::FromUntrustedProxy,
+        (None, false) => Presented::None,
+    };
+    let decision = evaluate(&snapshot, route.as_deref(), presented);
+    let api = route.as_ref().map(|r| r.name.as_str()).unwrap_or("");
+    let mut denial = None;
+    let mut resp = match (decision, route.as_deref()) {
+        (Decision::Deny { status, reason }, _) => {
+            telemetry::record_denial(reason, api);
+            denial = Some(reason);
+            error_response(status)
+        }
+        (Decision::Proxy, Some(route)) => {
+            let forwarded = if snapshot.forward_identity && snapshot.mode != CertAuthMode::None {
+                identity.as_ref().and_then(|id| id.info.as_ref())
+            } else {
+                None
+            };
+            let down = Downstream {
+                peer: peer_ip,
+                peer_is_trusted_proxy: snapshot.is_trusted_proxy(peer_ip),
+                listener_https: ctx.listener_https,
+                identity: forwarded,
+            };
+            ctx.shared.upstream.forward(req, route, &down).await
+        }
+        (Decision::NotFound, _) | (Decision::Proxy, None) => error_response(StatusCode::NOT_FOUND),
+    };
+
+    // A connection of an older mode generation closes after this response.
+    if ctx.shared.runtime.snapshot().mode_generation != ctx.mode_generation {
+        if version != Version::HTTP_2 {
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        ctx.close.notify_one();
+    }
+
+    let status = resp.status().as_u16();
+    telemetry::record_request(api, status);
+    let info = identity.as_ref().and_then(|id| id.info.as_ref());
+    tracing::info!(
+        target: "certgate::access",
+        api,
+        status,
+        latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+        method = %method,
+        path = %path,
+        peer = %ctx.peer,
+        subject = info.map(|i| i.subject.to_string()).unwrap_or_default(),
+        fingerprint = info.map(|i| i.fingerprint_sha256.as_str()).unwrap_or(""),
+        reason = denial.map(|r| r.as_str()).unwrap_or(""),
+    );
+    ctx.touch();
+    resp
 }

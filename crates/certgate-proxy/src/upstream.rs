@@ -1,0 +1,280 @@
+//! The upstream side of a proxied request: a pooled hyper-util client (hyper-rustls for
+//! `https://` upstreams), the request rewrite of SPEC §3 step 6 (path, `X-Forwarded-*`,
+//! hop-by-hop removal, identity headers of SPEC §7) and the 502/504 mapping. Bodies
+//! stream both ways; nothing is buffered whole.
+
+use std::io;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use certgate_pki::CertificateInfo;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use time::format_description::well_known::Rfc3339;
+
+use crate::response::{error_response, ProxyBody};
+use crate::route::Route;
+use crate::settings::ProxySettings;
+
+/// `X-Client-Cert-Subject`.
+pub const X_CLIENT_CERT_SUBJECT: &str = "x-client-cert-subject";
+/// `X-Client-Cert-Issuer`.
+pub const X_CLIENT_CERT_ISSUER: &str = "x-client-cert-issuer";
+/// `X-Client-Cert-Serial`.
+pub const X_CLIENT_CERT_SERIAL: &str = "x-client-cert-serial";
+/// `X-Client-Cert-Fingerprint`.
+pub const X_CLIENT_CERT_FINGERPRINT: &str = "x-client-cert-fingerprint";
+/// `X-Client-Cert-Not-After`.
+pub const X_CLIENT_CERT_NOT_AFTER: &str = "x-client-cert-not-after";
+
+/// The prefix of every identity header; any incoming header with it is removed.
+const IDENTITY_PREFIX: &str = "x-client-cert-";
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies drop.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+];
+
+/// The pooled upstream client.
+#[derive(Clone)]
+pub(crate) struct UpstreamClient {
+    client: Client<HttpsConnector<HttpConnector>, Incoming>,
+    response_timeout: Duration,
+}
+
+/// What the rewrite needs to know about the downstream side.
+pub(crate) struct Downstream<'a> {
+    /// The TCP peer.
+    pub peer: IpAddr,
+    /// Whether the peer's `X-Forwarded-For` is kept and appended to.
+    pub peer_is_trusted_proxy: bool,
+    /// `https` or `http` (the listener's scheme).
+    pub listener_https: bool,
+    /// The verified identity to forward, when `forward_identity`.
+    pub identity: Option<&'a CertificateInfo>,
+}
+
+impl UpstreamClient {
+    /// Builds the client: connect timeout, pool size, native roots for https upstreams.
+    pub(crate) fn new(settings: &ProxySettings) -> io::Result<UpstreamClient> {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(settings.upstream_connect_timeout));
+        let provider = crate::tls::provider();
+        let builder = match hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(provider.clone())
+        {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "no system CA certificates: https upstreams will not verify");
+                let config = rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .map_err(io::Error::other)?
+                    .with_root_certificates(rustls::RootCertStore::empty())
+                    .with_no_client_auth();
+                hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
+            }
+        };
+        let connector = builder.https_or_http().enable_http1().wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(settings.upstream_pool_max_idle_per_host)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_timer(TokioTimer::new())
+            .timer(TokioTimer::new())
+            .build(connector);
+        Ok(UpstreamClient {
+            client,
+            response_timeout: settings.upstream_response_timeout,
+        })
+    }
+
+    /// Sends `req` to the route's upstream; maps failures to 502 and a missing response
+    /// head within the response timeout to 504.
+    pub(crate) async fn forward(
+        &self,
+        req: Request<Incoming>,
+        route: &Route,
+        down: &Downstream<'_>,
+    ) -> Response<ProxyBody> {
+        let req = match rewrite_request(req, route, down) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(api = %route.name, error = %e, "cannot build the upstream request");
+                return error_response(StatusCode::BAD_GATEWAY);
+            }
+        };
+        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
+            Err(_) => error_response(StatusCode::GATEWAY_TIMEOUT),
+            Ok(Err(e)) => {
+                tracing::warn!(api = %route.name, error = %e, connect = e.is_connect(), "upstream request failed");
+                error_response(StatusCode::BAD_GATEWAY)
+            }
+            Ok(Ok(resp)) => {
+                let (mut parts, body) = resp.into_parts();
+                remove_hop_by_hop(&mut parts.headers);
+                Response::from_parts(parts, body.map_err(Into::into).boxed())
+            }
+        }
+    }
+}
+
+/// Why an upstream request could not be built.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RewriteError {
+    #[error("upstream URI: {0}")]
+    Uri(#[from] http::Error),
+}
+
+/// Rewrites a downstream request for the upstream (SPEC §3 step 6).
+pub(crate) fn rewrite_request(
+    req: Request<Incoming>,
+    route: &Route,
+    down: &Downstream<'_>,
+) -> Result<Request<Incoming>, RewriteError> {
+    let (mut parts, body) = req.into_parts();
+    let path = route
+        .upstream
+        .rewrite_path(&route.base_path, parts.uri.path());
+    let path_and_query = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let uri = Uri::builder()
+        .scheme(route.upstream.scheme.clone())
+        .authority(route.upstream.authority.clone())
+        .path_and_query(path_and_query)
+        .build()?;
+    // The request's host: Host (HTTP/1.1) or the :authority (HTTP/2).
+    let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
+        parts
+            .uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    parts.uri = uri;
+    parts.version = Version::HTTP_11;
+    let headers = &mut parts.headers;
+    remove_hop_by_hop(headers);
+    headers.remove(header::UPGRADE);
+    strip_identity_headers(headers);
+
+    let host = HeaderValue::from_str(route.upstream.authority.as_str()).ok();
+    match host {
+        Some(h) => {
+            headers.insert(header::HOST, h);
+        }
+        None => {
+            headers.remove(header::HOST);
+        }
+    }
+    let xff = HeaderName::from_static("x-forwarded-for");
+    let peer = down.peer.to_canonical().to_string();
+    let forwarded_for = match (down.peer_is_trusted_proxy, joined(headers, &xff)) {
+        (true, Some(prev)) if !prev.trim().is_empty() => format!("{prev}, {peer}"),
+        _ => peer,
+    };
+    headers.remove(&xff);
+    if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
+        headers.insert(xff, v);
+    }
+    let proto = if down.listener_https { "https" } else { "http" };
+    headers.insert(
+        HeaderName::from_static("x-forwarded-proto"),
+        HeaderValue::from_static(proto),
+    );
+    let xfh = HeaderName::from_static("x-forwarded-host");
+    headers.remove(&xfh);
+    if let Some(h) = original_host {
+        headers.insert(xfh, h);
+    }
+    if let Some(info) = down.identity {
+        set_identity_headers(headers, info);
+    }
+    Ok(Request::from_parts(parts, body))
+}
+
+/// The values of a repeatable header joined with ", ".
+fn joined(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
+    let mut out: Option<String> = None;
+    for v in headers.get_all(name) {
+        let s = v.to_str().ok()?;
+        match out.as_mut() {
+            Some(o) => {
+                o.push_str(", ");
+                o.push_str(s);
+            }
+            None => out = Some(s.to_owned()),
+        }
+    }
+    out
+}
+
+/// Removes hop-by-hop headers, including those the `Connection` header names.
+pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Removes every `X-Client-Cert-*` header (a client may not claim an identity).
+pub(crate) fn strip_identity_headers(headers: &mut HeaderMap) {
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with(IDENTITY_PREFIX))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(name);
+    }
+}
+
+/// Sets the identity headers of SPEC §7 from a verified certificate.
+pub(crate) fn set_identity_headers(headers: &mut HeaderMap, info: &CertificateInfo) {
+    let not_after = info
+        .not_after
+        .to_offset(time::UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_default();
+    let values = [
+        (X_CLIENT_CERT_SUBJECT, info.subject.to_ascii_string()),
+        (X_CLIENT_CERT_ISSUER, info.issuer.to_ascii_string()),
+        (X_CLIENT_CERT_SERIAL, info.serial_hex.clone()),
+        (X_CLIENT_CERT_FINGERPRINT, info.fingerprint_sha256.clone()),
+        (X_CLIENT_CERT_NOT_AFTER, not_after),
+    ];
+    for (name, value) in values {
+        match HeaderValue::from_str(&value) {
+            Ok(v) => {
+                headers.insert(HeaderName::from_static(name), v);
+            }
+            Err(_) => tracing::warn!(
+                header = name,
+                "identity value is not a valid header value; not forwarded"
+            ),
+        }
+    }
+}
