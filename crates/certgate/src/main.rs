@@ -3,6 +3,8 @@
 
 mod cmd;
 mod config;
+mod node;
+mod secrets;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,346 @@
+//! Wiring of one node: store, trust store, runtime snapshot, proxy listener and admin
+//! listener, and the reload path that keeps the snapshot in step with the store.
+//! `serve` and `quickstart` both start a node through [`start`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use certgate_admin::{AdminState, ReloadHook};
+use certgate_proxy::{ProxySettings, Runtime};
+use certgate_store::{Store, TrustStore, TrustStoreStatus};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::sync::{watch, Mutex};
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::secrets::{self, TokenSource};
+
+/// A running node.
+pub struct RunningNode {
+    /// The proxy listener's bound address.
+    pub proxy_addr: SocketAddr,
+    /// The admin listener's bound address.
+    pub admin_addr: SocketAddr,
+    /// The admin token in force, and where it came from.
+    pub token: String,
+    pub token_source: TokenSource,
+    /// `https` or `http`.
+    pub scheme: &'static str,
+    shutdown: watch::Sender<bool>,
+    proxy_task: JoinHandle<std::io::Result<()>>,
+    admin_task: JoinHandle<std::io::Result<()>>,
+}
+
+/// The process-wide Prometheus recorder (installed once; the data plane and the admin
+/// API record into it).
+fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => {
+                let upkeep = handle.clone();
+                std::thread::spawn(move || loop {
+                    std::thread::sleep(Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                });
+                Some(handle)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed");
+                None
+            }
+        })
+        .clone()
+}
+
+fn load_server_identity(
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("listener.certificate: cannot read {}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| {
+            format!(
+                "listener.certificate: {} is not a PEM certificate chain",
+                cert.display()
+            )
+        })?;
+    if chain.is_empty() {
+        anyhow::bail!(
+            "listener.certificate: {} holds no certificate",
+            cert.display()
+        );
+    }
+    let key = PrivateKeyDer::from_pem_file(key).with_context(|| {
+        format!(
+            "listener.private_key: cannot read a PEM private key from {}",
+            key.display()
+        )
+    })?;
+    Ok((chain, key))
+}
+
+fn proxy_settings(cfg: &Config) -> anyhow::Result<ProxySettings> {
+    let l = &cfg.listener;
+    let mut settings = if l.ssl {
+        let (cert, key) = match (&l.certificate, &l.private_key) {
+            (Some(c), Some(k)) => (c.clone(), k.clone()),
+            _ => {
+                let (c, k, made) = secrets::ensure_self_signed(&cfg.data_dir)?;
+                if made {
+                    tracing::info!(certificate = %c.display(), "made a self-signed server certificate");
+                }
+                (c, k)
+            }
+        };
+        let (chain, key) = load_server_identity(&cert, &key)?;
+        if let Ok(info) = certgate_pki::CertificateInfo::from_der(chain[0].as_ref()) {
+            tracing::info!(
+                certificate = %cert.display(),
+                subject = %info.subject,
+                fingerprint = %info.fingerprint_sha256,
+                "server certificate"
+            );
+        }
+        ProxySettings::tls(chain, key)
+    } else {
+        ProxySettings::plain_for_tests()
+    };
+    settings.ssl = l.ssl;
+    settings.http2 = l.http2;
+    settings.session_resumption = l.session_resumption;
+    settings.header_read_timeout = Duration::from_secs(l.header_read_timeout_secs);
+    settings.idle_timeout = Duration::from_secs(l.idle_timeout_secs);
+    settings.max_header_bytes = l.max_header_bytes;
+    settings.max_connections = l.max_connections;
+    settings.shutdown_grace = Duration::from_secs(l.shutdown_grace_secs);
+    settings.upstream_connect_timeout = Duration::from_millis(cfg.upstream.connect_timeout_ms);
+    settings.upstream_response_timeout = Duration::from_millis(cfg.upstream.response_timeout_ms);
+    settings.upstream_pool_max_idle_per_host = cfg.upstream.pool_max_idle_per_host;
+    Ok(settings)
+}
+
+/// Reads the store, syncs the trust store files and swaps a new snapshot in. Reloads are
+/// serialised so a slow older reload never overwrites a newer one.
+struct Reloader {
+    store: Store,
+    truststore: Arc<TrustStore>,
+    runtime: Arc<Runtime>,
+    lock: Mutex<()>,
+}
+
+impl Reloader {
+    async fn reload(&self) {
+        let _guard = self.lock.lock().await;
+        let config = match self.store.load_config().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Keep serving the last good snapshot: the store is the source of truth and
+                // will be read again on the next change.
+                tracing::error!(error = %e, "reload: cannot read the configuration store");
+                return;
+            }
+        };
+        let ts = self.truststore.clone();
+        let cfg = config.clone();
+        let info = match tokio::task::spawn_blocking(move || ts.sync(&cfg)).await {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::error!(error = %e, "reload: trust store sync panicked");
+                self.truststore.status()
+            }
+        };
+        let ok = info.status == TrustStoreStatus::Ok;
+        if let Err(e) = self.runtime.apply(&config, ok) {
+            tracing::error!(error = %e, generation = config.generation, "reload: snapshot not built; keeping the previous one");
+        } else {
+            tracing::debug!(
+                generation = config.generation,
+                truststore = info.status.as_str(),
+                "configuration applied"
+            );
+        }
+    }
+}
+
+/// Starts a node: opens the store, builds the trust store and the first snapshot, binds
+/// both listeners and spawns their tasks.
+pub async fn start(cfg: &Config) -> anyhow::Result<RunningNode> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("data_dir: cannot create {}", cfg.data_dir.display()))?;
+    let (token, token_source) = secrets::admin_token(&cfg.data_dir, cfg.admin.token.as_deref())?;
+    let metrics = metrics_handle();
+    let settings = proxy_settings(cfg)?;
+
+    let store_url = cfg.store_url();
+    let store = Store::open(&store_url)
+        .await
+        .with_context(|| format!("store: cannot open {store_url}"))?;
+    store
+        .set_ssl_enabled(cfg.listener.ssl)
+        .await
+        .context("store: cannot record listener.ssl")?;
+
+    let truststore = Arc::new(TrustStore::open(&cfg.data_dir, cfg.truststore.auto_recover));
+    let config = store
+        .load_config()
+        .await
+        .context("store: cannot read the configuration")?;
+    let info = {
+        let ts = truststore.clone();
+        let c = config.clone();
+        let force = cfg.truststore.force_recovery;
+        tokio::task::spawn_blocking(move || ts.start(&c, force)).await?
+    };
+    if cfg.truststore.force_recovery {
+        tracing::warn!(
+            status = info.status.as_str(),
+            "trust store rebuilt from the store (force_recovery)"
+        );
+    }
+    let runtime = Runtime::new();
+    runtime
+        .apply(&config, info.status == TrustStoreStatus::Ok)
+        .context("the stored configuration cannot be applied")?;
+
+    let reloader = Arc::new(Reloader {
+        store: store.clone(),
+        truststore: truststore.clone(),
+        runtime: runtime.clone(),
+        lock: Mutex::new(()),
+    });
+    let hook: ReloadHook = {
+        let r = reloader.clone();
+        Arc::new(move || {
+            let r = r.clone();
+            Box::pin(async move { r.reload().await }) as Pin<Box<dyn Future<Output = ()> + Send>>
+        })
+    };
+    // Changes committed elsewhere (another node of a cluster, a CLI on the same file) arrive
+    // through the store's change feed.
+    {
+        let r = reloader.clone();
+        let mut changes = store.subscribe();
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                r.reload().await;
+            }
+        });
+    }
+
+    let (shutdown, _) = watch::channel(false);
+    let wait_for = |tx: &watch::Sender<bool>| {
+        let mut rx = tx.subscribe();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
+
+    let proxy_listener = tokio::net::TcpListener::bind(cfg.listener.address)
+        .await
+        .with_context(|| format!("listener.address: cannot bind {}", cfg.listener.address))?;
+    let admin_listener = tokio::net::TcpListener::bind(cfg.admin.address)
+        .await
+        .with_context(|| format!("admin.address: cannot bind {}", cfg.admin.address))?;
+    let proxy_addr = proxy_listener.local_addr()?;
+    let admin_addr = admin_listener.local_addr()?;
+
+    let scheme = if cfg.listener.ssl { "https" } else { "http" };
+    let proxy_task = tokio::spawn(certgate_proxy::serve(
+        proxy_listener,
+        settings,
+        runtime.clone(),
+        wait_for(&shutdown),
+    ));
+    let state = AdminState::new(store, truststore, token.clone(), hook, metrics);
+    let admin_task = tokio::spawn(certgate_admin::serve(
+        admin_listener,
+        state,
+        wait_for(&shutdown),
+    ));
+    tracing::info!(proxy = %proxy_addr, scheme, admin = %admin_addr, data_dir = %cfg.data_dir.display(), "certgate node started");
+
+    Ok(RunningNode {
+        proxy_addr,
+        admin_addr,
+        token,
+        token_source,
+        scheme,
+        shutdown,
+        proxy_task,
+        admin_task,
+    })
+}
+
+impl RunningNode {
+    /// Asks both listeners to stop: the proxy drains in-flight requests first.
+    pub fn begin_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Waits for both listeners to finish.
+    pub async fn finished(self) -> anyhow::Result<()> {
+        let (p, a) = tokio::join!(self.proxy_task, self.admin_task);
+        p.context("proxy task")?.context("proxy listener")?;
+        a.context("admin task")?.context("admin listener")?;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn termination_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Builds the tokio runtime; `CERTGATE_WORKER_THREADS` sets the worker count (default: one
+/// per core).
+pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    b.enable_all();
+    if let Ok(n) = std::env::var("CERTGATE_WORKER_THREADS") {
+        let n: usize = n.parse().ok().filter(|n| *n > 0).with_context(|| {
+            format!("CERTGATE_WORKER_THREADS: expected a positive number, got {n:?}")
+        })?;
+        b.worker_threads(n);
+    }
+    Ok(b.build()?)
+}
+
+/// Installs the JSON log subscriber (stderr; `RUST_LOG` filters, default `info`).
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_current_span(false)
+        .try_init();
+}
