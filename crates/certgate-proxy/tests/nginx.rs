@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use certgate_proxy::ProxySettings;
+use std::sync::Arc;
+
+use certgate_proxy::{ProxySettings, Runtime};
+use certgate_store::model::GatewayConfig;
 use common::*;
 
 const NGINX: &str = "/usr/sbin/nginx";
@@ -145,14 +148,16 @@ http {{
 
 /// certgate in header mode behind nginx: `X-SSL-Client-Cert` from 127.0.0.1 only, required,
 /// the test root in the trust table, only `CN=alice` allowed.
-async fn certgate_behind_nginx(pki: &Pki) -> (SocketAddr, GatewayHandle) {
+async fn certgate_behind_nginx(
+    pki: &Pki,
+) -> (SocketAddr, Arc<Runtime>, GatewayConfig, GatewayHandle) {
     let echo = spawn_echo().await;
     let mut config = header_config(echo, "X-SSL-Client-Cert", &["127.0.0.1/32"], true);
     config.ssl_enabled = true;
     config.trusted_certificates = vec![pki.root.trusted(1)];
     config.client_cert_auth.trusted_dns = vec!["CN=alice,**".into()];
-    let (addr, _runtime, handle) = spawn_gateway(ProxySettings::plain_for_tests(), &config).await;
-    (addr, handle)
+    let (addr, runtime, handle) = spawn_gateway(ProxySettings::plain_for_tests(), &config).await;
+    (addr, runtime, config, handle)
 }
 
 #[tokio::test]
@@ -161,7 +166,7 @@ async fn nginx_escaped_cert_reaches_certgate_and_identity_reaches_upstream() {
         return;
     };
     let pki = Pki::new();
-    let (certgate, _gateway) = certgate_behind_nginx(&pki).await;
+    let (certgate, _runtime, _config, _gateway) = certgate_behind_nginx(&pki).await;
     let nginx = start_nginx(&binary, &pki, certgate);
     let alice = pki.client_cn("alice");
     let reply = TlsClient::new(&pki, Some(&alice))
@@ -190,7 +195,7 @@ async fn nginx_dn_mismatch_is_403_from_certgate() {
         return;
     };
     let pki = Pki::new();
-    let (certgate, _gateway) = certgate_behind_nginx(&pki).await;
+    let (certgate, _runtime, _config, _gateway) = certgate_behind_nginx(&pki).await;
     let nginx = start_nginx(&binary, &pki, certgate);
     let bob = pki.client_cn("bob");
     let reply = TlsClient::new(&pki, Some(&bob))
@@ -207,7 +212,7 @@ async fn nginx_with_curl_and_without_a_cert() {
         return;
     };
     let pki = Pki::new();
-    let (certgate, _gateway) = certgate_behind_nginx(&pki).await;
+    let (certgate, _runtime, _config, _gateway) = certgate_behind_nginx(&pki).await;
     let nginx = start_nginx(&binary, &pki, certgate);
     let alice = pki.client_cn("alice");
     let (cert, key) = alice.write(pki.dir.path(), "alice");
@@ -253,4 +258,32 @@ async fn nginx_with_curl_and_without_a_cert() {
         body.contains("No required SSL certificate was sent"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn nginx_forwards_only_the_leaf_so_an_intermediate_must_be_trusted() {
+    // `$ssl_client_escaped_cert` holds the leaf only, never the chain nginx verified. With
+    // only the root in certgate's trust table, a certificate issued by an intermediate cannot
+    // be chained from the header (403); trusting the intermediate too makes it pass.
+    let Some(binary) = nginx_binary() else {
+        return;
+    };
+    let pki = Pki::new();
+    let (certgate, runtime, config, _gateway) = certgate_behind_nginx(&pki).await;
+    let nginx = start_nginx(&binary, &pki, certgate);
+    let alice = pki.client(&ClientSpec::new("alice").issued_by(IssuedBy::Intermediate));
+    let client = TlsClient::new(&pki, Some(&alice));
+    let reply = client
+        .get(nginx.addr, "/", &[])
+        .await
+        .unwrap_or_else(|error| panic!("{error}\n{}", nginx.error_log()));
+    assert_denied(&reply, 403);
+
+    let mut config = config.clone();
+    config
+        .trusted_certificates
+        .push(pki.intermediate.trusted(2));
+    apply(&runtime, &config);
+    let reply = client.get(nginx.addr, "/", &[]).await.unwrap();
+    reply.assert_identity(&alice);
 }
