@@ -878,3 +878,91 @@ fn gateway_set_header_mode_shows_warnings() {
     // Untouched settings kept their value.
     assert_eq!(g["client_cert_auth"]["header_format"], "url_encoded_pem");
 }
+
+/// A CA (DER) and two CRLs it signed (PEM text, DER bytes).
+fn ca_der_and_crls() -> (Vec<u8>, String, Vec<u8>) {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name = DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, "DER CA");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let issuer = rcgen::Issuer::new(params, key);
+    let now = OffsetDateTime::now_utc();
+    let crl = |n: u8| {
+        rcgen::CertificateRevocationListParams {
+            this_update: now - Duration::hours(1),
+            next_update: now + Duration::days(7),
+            crl_number: rcgen::SerialNumber::from(vec![n]),
+            issuing_distribution_point: None,
+            revoked_certs: vec![rcgen::RevokedCertParams {
+                serial_number: rcgen::SerialNumber::from(vec![0x42, n]),
+                revocation_time: now - Duration::hours(2),
+                reason_code: None,
+                invalidity_date: None,
+            }],
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&issuer)
+        .unwrap()
+    };
+    let (a, b) = (crl(1), crl(2));
+    (
+        cert.der().to_vec(),
+        a.pem().unwrap() + &b.pem().unwrap(),
+        crl(3).der().to_vec(),
+    )
+}
+
+#[test]
+fn der_files_and_crl_files_are_sent_as_pem() {
+    let admin = Admin::start(true);
+    let (ca_der, crls_pem, crl_der) = ca_der_and_crls();
+    let ca = admin.file("ca.der", &ca_der);
+    let c = admin.json(&["cert", "add", "--name", "der-ca", "--file", path_str(&ca)]);
+    assert_eq!(c["id"], 1);
+    assert_eq!(c["versions"][0]["subject"], "CN=DER CA");
+
+    let r = admin.cli(&["dn", "test", "--cert", path_str(&ca), "CN=der ca"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "dn: CN=DER CA\nmatch: CN=der ca\n"),
+        "{r:?}"
+    );
+
+    // Two CRLs in one PEM file plus one DER file: three entries.
+    let pem_file = admin.file("crls.pem", crls_pem.as_bytes());
+    let der_file = admin.file("crl.der", &crl_der);
+    let r = admin.cli(&[
+        "gateway",
+        "set",
+        "--crl-file",
+        path_str(&pem_file),
+        "--crl-file",
+        path_str(&der_file),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("\nCRLs:                3\n"), "{r:?}");
+    let g = admin.json(&["gateway", "show"]);
+    let crls = g["client_cert_auth"]["crls"].as_array().unwrap();
+    assert_eq!(crls.len(), 3);
+    assert!(crls[2]
+        .as_str()
+        .unwrap()
+        .starts_with("-----BEGIN X509 CRL-----\n"));
+
+    // A certificate is not a CRL: the API refuses it and nothing changes.
+    let r = admin.cli(&["gateway", "set", "--crl-file", path_str(&ca)]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.ends_with("(invalid_crl, HTTP 422)\n"), "{r:?}");
+    assert_eq!(
+        admin.json(&["gateway", "show"])["client_cert_auth"]["crls"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    let r = admin.cli(&["gateway", "set", "--no-crls"]);
+    assert!(r.stdout.contains("\nCRLs:                0\n"), "{r:?}");
+}
