@@ -221,6 +221,9 @@ pub struct ClientSpec {
     pub issued_by: IssuedBy,
     /// Adds the extended key usage id-kp-clientAuth.
     pub client_auth_eku: bool,
+    /// When non-zero, a private non-critical extension of about this many bytes (to make
+    /// certificates of a chosen size).
+    pub padding: usize,
 }
 
 impl ClientSpec {
@@ -237,6 +240,7 @@ impl ClientSpec {
             not_after: now() + Duration::days(365),
             issued_by: IssuedBy::Root,
             client_auth_eku: true,
+            padding: 0,
         }
     }
 
@@ -392,6 +396,16 @@ impl Pki {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         if spec.client_auth_eku {
             params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        }
+        if spec.padding > 0 {
+            // An OCTET STRING of zeros under a private OID (1.3.6.1.4.1.55555.1).
+            let mut content = vec![0x04, 0x83];
+            content.extend_from_slice(&(spec.padding as u32).to_be_bytes()[1..]);
+            content.resize(content.len() + spec.padding, 0);
+            params.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 4, 1, 55555, 1],
+                content,
+            )];
         }
         let (ca, intermediates) = match spec.issued_by {
             IssuedBy::Root => (&self.root, Vec::new()),
