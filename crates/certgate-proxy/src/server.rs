@@ -67,7 +67,11 @@ pub async fn serve(
         None
     };
     let upstream = UpstreamClient::new(&settings)?;
-    let http_auto = http_builder(&settings);
+    let http_auto = if settings.http2 {
+        http_builder(&settings)
+    } else {
+        http_builder(&settings).http1_only()
+    };
     let http1 = http_builder(&settings).http1_only();
     let http2 = http_builder(&settings).http2_only();
     let shared = Arc::new(Shared {
@@ -158,6 +162,7 @@ pub async fn serve(
     Ok(())
 }
 
+/// The HTTP settings shared by every builder; the caller picks the protocol versions.
 fn http_builder(settings: &ProxySettings) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -171,11 +176,7 @@ fn http_builder(settings: &ProxySettings) -> auto::Builder<TokioExecutor> {
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
-    if settings.http2 {
-        builder
-    } else {
-        builder.http1_only()
-    }
+    builder
 }
 
 /// One connection: TLS (if any), the post-handshake judgement, then HTTP.

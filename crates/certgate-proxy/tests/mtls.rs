@@ -1,0 +1,625 @@
+//! mtls mode end to end, over real TLS on 127.0.0.1 with a Rust client (tokio-rustls +
+//! hyper) presenting rcgen identities: 200 with the identity forwarded, 401, 403 for
+//! every kind of bad certificate, handshake failures, intermediates, spoofed identity
+//! headers, path rewrite and `X-Forwarded-*`, 502/504, HTTP/2 via ALPN, and 1000 trust
+//! anchors with 1000 DN patterns.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use certgate_proxy::ProxySettings;
+use certgate_store::model::{Api, GatewayConfig, TrustedCertificate, ValidationFailure};
+use common::{
+    assert_denied, mtls_config, spawn_echo, spawn_gateway, tls_settings, ClientSpec, GatewayHandle,
+    IssuedBy, Pki, TlsClient,
+};
+use http::{Request, Version};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls_pki_types::ServerName;
+use tokio::net::{TcpListener, TcpStream};
+
+async fn gateway(pki: &Pki, config: &GatewayConfig) -> (SocketAddr, GatewayHandle) {
+    let (addr, _rt, handle) = spawn_gateway(tls_settings(pki), config).await;
+    (addr, handle)
+}
+
+#[tokio::test]
+async fn trusted_client_gets_200_and_its_identity_reaches_the_upstream() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    let config = mtls_config(
+        echo,
+        vec![pki.root.trusted(1)],
+        true,
+        ValidationFailure::Handshake,
+    );
+    let (addr, _gw) = gateway(&pki, &config).await;
+    let alice = pki.client_cn("alice");
+    let reply = TlsClient::new(&pki, Some(&alice))
+        .get(addr, "/hello?x=1", &[])
+        .await
+        .unwrap();
+    reply.assert_identity(&alice);
+    let json = reply.json();
+    assert_eq!(json["path"], "/hello");
+    assert_eq!(json["query"], "x=1");
+    assert_eq!(
+        reply.upstream_header("x-forwarded-proto").as_deref(),
+        Some("https")
+    );
+    assert_eq!(
+        reply.upstream_header("x-forwarded-host").as_deref(),
+        Some("localhost")
+    );
+    assert_eq!(
+        reply.upstream_header("x-forwarded-for").as_deref(),
+        Some("127.0.0.1")
+    );
+    assert_eq!(reply.upstream_header("host"), Some(echo.to_string()));
+}
+
+#[tokio::test]
+async fn no_certificate_is_401_when_required_and_passes_when_not() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    let config = mtls_config(
+        echo,
+        vec![pki.root.trusted(1)],
+        true,
+        ValidationFailure::Handshake,
+    );
+    let (addr, _gw) = gateway(&pki, &config).await;
+    let anonymous = TlsClient::new(&pki, None);
+    assert_denied(&anonymous.get(addr, "/", &[]).await.unwrap(), 401);
+
+    let config = mtls_config(
+        echo,
+        vec![pki.root.trusted(1)],
+        false,
+        ValidationFailure::Handshake,
+    );
+    let (addr, _gw) = gateway(&pki, &config).await;
+    anonymous
+        .get(addr, "/", &[])
+        .await
+        .unwrap()
+        .assert_no_identity();
+}
+
+/// Bad client certificates of every kind: `(name, identity, CRL of the root if any)`.
+fn bad_clients(pki: &Pki) -> Vec<(&'static str, common::Identity, bool)> {
+    let revoked = pki.client_cn("revoked");
+    vec![
+        (
+            "untrusted",
+            pki.client(&ClientSpec::new("mallory").issued_by(IssuedBy::Untrusted)),
+            false,
+        ),
+        (
+            "expired",
+            pki.client(&ClientSpec::new("old").expired()),
+            false,
+        ),
+        (
+            "not yet valid",
+            pki.client(&ClientSpec::new("early").not_yet_valid()),
+            false,
+        ),
+        ("revoked", revoked, true),
+    ]
+}
+
+#[tokio::test]
+async fn bad_certificates_are_403_with_validation_failure_http() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    for (name, identity, revoke) in bad_clients(&pki) {
+        let mut config = mtls_config(
+            echo,
+            vec![pki.root.trusted(1)],
+            false,
+            ValidationFailure::Http,
+        );
+        if revoke {
+            config.client_cert_auth.crls = vec![pki.root.crl(&[&identity.serial_hex])];
+        }
+        let (addr, _gw) = gateway(&pki, &config).await;
+        let client = TlsClient::new(&pki, Some(&identity));
+        let reply = client
+            .get(addr, "/", &[])
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_denied(&reply, 403);
+        // Every request of that connection, and of a new one, gets the same answer.
+        assert_denied(&client.get(addr, "/other", &[]).await.unwrap(), 403);
+        // A good certificate on the same gateway passes.
+        let alice = pki.client_cn("alice");
+        TlsClient::new(&pki, Some(&alice))
+            .get(addr, "/", &[])
+            .await
+            .unwrap()
+            .assert_identity(&alice);
+    }
+}
+
+#[tokio::test]
+async fn bad_certificates_fail_the_handshake_with_validation_failure_handshake() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    for (name, identity, revoke) in bad_clients(&pki) {
+        let mut config = mtls_config(
+            echo,
+            vec![pki.root.trusted(1)],
+            false,
+            ValidationFailure::Handshake,
+        );
+        if revoke {
+            config.client_cert_auth.crls = vec![pki.root.crl(&[&identity.serial_hex])];
+        }
+        let (addr, _gw) = gateway(&pki, &config).await;
+        let result = TlsClient::new(&pki, Some(&identity))
+            .get(addr, "/", &[])
+            .await;
+        assert!(
+            result.is_err(),
+            "{name}: the handshake should fail, got {result:?}"
+        );
+        // The same gateway still serves a good client.
+        let alice = pki.client_cn("alice");
+        TlsClient::new(&pki, Some(&alice))
+            .get(addr, "/", &[])
+            .await
+            .unwrap()
+            .assert_identity(&alice);
+    }
+}
+
+#[tokio::test]
+async fn dn_mismatch_is_403() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    let mut config = mtls_config(
+        echo,
+        vec![pki.root.trusted(1)],
+        true,
+        ValidationFailure::Handshake,
+    );
+    config.client_cert_auth.trusted_dns = vec!["CN=alice,O=Example Corp,C=US".into()];
+    let (addr, _gw) = gateway(&pki, &config).await;
+    let bob = pki.client_cn("bob");
+    assert_denied(
+        &TlsClient::new(&pki, Some(&bob))
+            .get(addr, "/", &[])
+            .await
+            .unwrap(),
+        403,
+    );
+    let alice = pki.client_cn("alice");
+    TlsClient::new(&pki, Some(&alice))
+        .get(addr, "/", &[])
+        .await
+        .unwrap()
+        .assert_identity(&alice);
+}
+
+#[tokio::test]
+async fn intermediates_sent_by_the_client_complete_the_chain() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    let config = mtls_config(
+        echo,
+        vec![pki.root.trusted(1)],
+        true,
+        ValidationFailure::Handshake,
+    );
+    let (addr, _gw) = gateway(&pki, &config).await;
+    let carol = pki.client(&ClientSpec::new("carol").issued_by(IssuedBy::Intermediate));
+    let reply = TlsClient::new(&pki, Some(&carol))
+        .get(addr, "/", &[])
+        .await
+        .unwrap();
+    reply.assert_identity(&carol);
+    assert_eq!(
+        reply.upstream_header("x-client-cert-issuer").as_deref(),
+        Some(pki.intermediate.dn.as_str())
+    );
+}
+
+#[tokio::test]
+async fn spoofed_identity_headers_are_stripped() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    let config = mtls_config(
+        echo,
+        vec![pki.root.trusted(1)],
+        false,
+        ValidationFailure::Handshake,
+    );
+    let (addr, _gw) = gateway(&pki, &config).await;
+    let spoof = [
+        ("X-Client-Cert-Subject", "CN=admin"),
+        ("x-client-cert-issuer", "CN=evil"),
+        ("X-Client-Cert-Serial", "01"),
+        ("X-Client-Cert-Fingerprint", "sha256:00"),
+        ("X-Client-Cert-Not-After", "2999-01-01T00:00:00Z"),
+        ("X-Client-Cert-Anything", "x"),
+    ];
+    // Without a certificate: none reach the upstream.
+    TlsClient::new(&pki, None)
+        .get(addr, "/", &spoof)
+        .await
+        .unwrap()
+        .assert_no_identity();
+    // With one: the upstream sees the real identity only.
+    let alice = pki.client_cn("alice");
+    let reply = TlsClient::new(&pki, Some(&alice))
+        .get(addr, "/", &spoof)
+        .await
+        .unwrap();
+    reply.assert_identity(&alice);
+    assert_eq!(reply.upstream_header("x-client-cert-anything"), None);
+}
+
+#[tokio::test]
+async fn forward_identity_false_sends_no_identity_headers() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    let mut config = mtls_config(
+        echo,
+        vec![pki.root.trusted(1)],
+        true,
+        ValidationFailure::Handshake,
+    );
+    config.client_cert_auth.forward_identity = false;
+    let (addr, _gw) = gateway(&pki, &config).await;
+    let alice = pki.client_cn("alice");
+    TlsClient::new(&pki, Some(&alice))
+        .get(addr, "/", &[("X-Client-Cert-Subject", "CN=admin")])
+        .await
+        .unwrap()
+        .assert_no_identity();
+}
+
+#[tokio::test]
+async fn path_rewrite_routing_and_404() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    let mut config = mtls_config(
+        echo,
+        vec![pki.root.trusted(1)],
+        false,
+        ValidationFailure::Handshake,
+    );
+    config.apis = vec![
+        Api {
+            upstream: format!("http://{echo}/backend"),
+            ..common::api(1, "/orders", echo)
+        },
+        Api {
+            upstream: format!("http://{echo}/v1-backend/"),
+            ..common::api(2, "/orders/v1", echo)
+        },
+    ];
+    let (addr, _gw) = gateway(&pki, &config).await;
+    let client = TlsClient::new(&pki, None);
+    let reply = client.get(addr, "/orders/7?a=1&b=%2B", &[]).await.unwrap();
+    assert_eq!(reply.assert_echo()["path"], "/backend/7");
+    assert_eq!(reply.json()["query"], "a=1&b=%2B");
+    assert_eq!(
+        client
+            .get(addr, "/orders", &[])
+            .await
+            .unwrap()
+            .assert_echo()["path"],
+        "/backend"
+    );
+    assert_eq!(
+        client
+            .get(addr, "/orders/v1/x", &[])
+            .await
+            .unwrap()
+            .assert_echo()["path"],
+        "/v1-backend/x"
+    );
+    assert_denied(&client.get(addr, "/ordersX", &[]).await.unwrap(), 404);
+    assert_denied(&client.get(addr, "/", &[]).await.unwrap(), 404);
+}
+
+#[tokio::test]
+async fn hop_by_hop_headers_do_not_reach_the_upstream() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    let config = mtls_config(
+        echo,
+        vec![pki.root.trusted(1)],
+        false,
+        ValidationFailure::Handshake,
+    );
+    let (addr, _gw) = gateway(&pki, &config).await;
+    let reply = TlsClient::new(&pki, None)
+        .get(
+            addr,
+            "/",
+            &[
+                ("Connection", "keep-alive, X-Secret"),
+                ("X-Secret", "s"),
+                ("Keep-Alive", "timeout=5"),
+                ("X-Kept", "k"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(reply.upstream_header("x-secret"), None);
+    assert_eq!(reply.upstream_header("keep-alive"), None);
+    assert_eq!(reply.upstream_header("x-kept").as_deref(), Some("k"));
+}
+
+#[tokio::test]
+async fn closed_upstream_port_is_502_with_the_exact_body() {
+    let pki = Pki::new();
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    let config = mtls_config(
+        closed,
+        vec![pki.root.trusted(1)],
+        false,
+        ValidationFailure::Handshake,
+    );
+    let (addr, _gw) = gateway(&pki, &config).await;
+    let reply = TlsClient::new(&pki, None)
+        .get(addr, "/", &[])
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.headers["content-type"], "application/json");
+    assert_eq!(
+        reply.body,
+        Bytes::from_static(
+            br#"{"code": 502, "message": "The upstream service could not be reached."}"#
+        )
+    );
+}
+
+#[tokio::test]
+async fn silent_upstream_is_504_with_the_exact_body() {
+    let pki = Pki::new();
+    // Accepts connections and never answers.
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        for _ in 0..16 {
+            match silent.accept().await {
+                Ok((s, _)) => held.push(s),
+                Err(_) => break,
+            }
+        }
+        std::future::pending::<()>().await;
+    });
+    let config = mtls_config(
+        silent_addr,
+        vec![pki.root.trusted(1)],
+        false,
+        ValidationFailure::Handshake,
+    );
+    let mut settings = tls_settings(&pki);
+    settings.upstream_response_timeout = Duration::from_millis(300);
+    let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
+    let reply = TlsClient::new(&pki, None)
+        .get(addr, "/", &[])
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 504);
+    assert_eq!(reply.headers["content-type"], "application/json");
+    assert_eq!(
+        reply.body,
+        Bytes::from_static(
+            br#"{"code": 504, "message": "The upstream service did not answer in time."}"#
+        )
+    );
+    holder.abort();
+}
+
+/// A rustls client config presenting `identity`, offering the given ALPN protocols.
+fn client_config(
+    pki: &Pki,
+    identity: &common::Identity,
+    alpn: &[&[u8]],
+) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.root.der.clone()).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(identity.chain(), identity.key_der())
+    .unwrap();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
+}
+
+#[tokio::test]
+async fn http2_via_alpn_works_and_carries_the_identity() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    let config = mtls_config(
+        echo,
+        vec![pki.root.trusted(1)],
+        true,
+        ValidationFailure::Handshake,
+    );
+    let (addr, _gw) = gateway(&pki, &config).await;
+    let alice = pki.client_cn("alice");
+    let connector =
+        tokio_rustls::TlsConnector::from(client_config(&pki, &alice, &[b"h2", b"http/1.1"]));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    // Several streams on the one connection.
+    for i in 0..3 {
+        let req = Request::get(format!("https://localhost/h2/{i}"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let resp = sender.send_request(req).await.unwrap();
+        assert_eq!(resp.version(), Version::HTTP_2);
+        assert_eq!(resp.status(), 200);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["path"], format!("/h2/{i}"));
+        assert_eq!(json["headers"]["x-client-cert-subject"], alice.dn.as_str());
+        assert_eq!(json["headers"]["x-forwarded-host"], "localhost");
+    }
+}
+
+#[tokio::test]
+async fn http2_disabled_negotiates_http1() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    let config = mtls_config(
+        echo,
+        vec![pki.root.trusted(1)],
+        false,
+        ValidationFailure::Handshake,
+    );
+    let mut settings = tls_settings(&pki);
+    settings.http2 = false;
+    let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
+    let alice = pki.client_cn("alice");
+    let connector =
+        tokio_rustls::TlsConnector::from(client_config(&pki, &alice, &[b"h2", b"http/1.1"]));
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+}
+
+#[tokio::test]
+async fn plain_listener_serves_h2_prior_knowledge_and_http1() {
+    let echo = spawn_echo().await;
+    let mut config = GatewayConfig::default();
+    config.apis = vec![common::api(1, "/", echo)];
+    let (addr, _rt, _gw) = spawn_gateway(ProxySettings::plain_for_tests(), &config).await;
+    let reply = common::plain_get(addr, "/p", &[]).await;
+    assert_eq!(reply.assert_echo()["headers"]["x-forwarded-proto"], "http");
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = Request::get("http://localhost/h2c")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.version(), Version::HTTP_2);
+    assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn request_bodies_stream_to_the_upstream() {
+    // The echo discards bodies; a 1 MiB POST must still go through and answer 200.
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    let config = mtls_config(
+        echo,
+        vec![pki.root.trusted(1)],
+        false,
+        ValidationFailure::Handshake,
+    );
+    let (addr, _gw) = gateway(&pki, &config).await;
+    let req = Request::post("/upload")
+        .header("host", "localhost")
+        .body(Full::new(Bytes::from(vec![b'x'; 1 << 20])))
+        .unwrap();
+    let reply = TlsClient::new(&pki, None).request(addr, req).await.unwrap();
+    assert_eq!(reply.assert_echo()["method"], "POST");
+    assert_eq!(
+        reply.upstream_header("content-length").as_deref(),
+        Some("1048576")
+    );
+}
+
+#[tokio::test]
+async fn thousand_anchors_and_thousand_patterns_handshake_and_match() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    // 999 unrelated CAs (one key, distinct names) plus the real root, last.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut trusted: Vec<TrustedCertificate> = (0..999)
+        .map(|i| {
+            let mut params = rcgen::CertificateParams::default();
+            params.distinguished_name = rcgen::DistinguishedName::new();
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, format!("Filler CA {i}"));
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let cert = params.self_signed(&key).unwrap();
+            TrustedCertificate {
+                certificate_id: 1000 + i,
+                pem: cert.pem(),
+                ..pki.root.trusted(1000 + i)
+            }
+        })
+        .collect();
+    trusted.push(pki.root.trusted(1));
+    let mut config = mtls_config(echo, trusted, true, ValidationFailure::Handshake);
+    let mut patterns: Vec<String> = (0..999)
+        .map(|i| format!("CN=user-{i},O=Example Corp,C=US"))
+        .collect();
+    patterns.push("CN=alice,O=Example Corp,C=US".into());
+    config.client_cert_auth.trusted_dns = patterns;
+    let (addr, gw) = gateway(&pki, &config).await;
+    let alice = pki.client_cn("alice");
+    let client = TlsClient::new(&pki, Some(&alice));
+    for _ in 0..3 {
+        client
+            .get(addr, "/", &[])
+            .await
+            .unwrap()
+            .assert_identity(&alice);
+    }
+    assert_denied(
+        &TlsClient::new(&pki, Some(&pki.client_cn("zed")))
+            .get(addr, "/", &[])
+            .await
+            .unwrap(),
+        403,
+    );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn ssl_without_a_key_fails_serve_at_once() {
+    let pki = Pki::new();
+    let mut settings = tls_settings(&pki);
+    settings.server_key = None;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let err = certgate_proxy::serve(
+        listener,
+        settings,
+        certgate_proxy::Runtime::new(),
+        std::future::pending(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("private key"), "{err}");
+}
