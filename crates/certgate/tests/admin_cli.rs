@@ -461,6 +461,24 @@ fn versions_upgrade_expiry_flags_and_pem() {
         "{r:?}"
     );
 
+    // An expired certificate can be imported but neither looked up nor trusted.
+    let expired = admin.file("expired.pem", ca_pem("Old CA", -5).as_bytes());
+    let r = admin.cli(&["cert", "add", "--name", "old", "--file", path_str(&expired)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let lookup = admin.json(&["cert", "list", "--lookup"]);
+    let names: Vec<&str> = lookup
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["root"]);
+    let r = admin.cli(&["trust", "add", "2"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.starts_with("error: "), "{r:?}");
+    assert!(r.stderr.ends_with(", HTTP 422)\n"), "{r:?}");
+    assert_eq!(admin.json(&["trust", "list"]).as_array().unwrap().len(), 1);
+
     // Deactivation is refused while trusted, then works.
     let r = admin.cli(&["cert", "delete", "1"]);
     assert_eq!(r.code, 1, "{r:?}");
@@ -485,6 +503,8 @@ fn versions_upgrade_expiry_flags_and_pem() {
         "No certificate components.\n"
     );
     assert_eq!(admin.json(&["cert", "list"])[0]["active"], false);
+    let r = admin.cli(&["cert", "list"]);
+    assert!(r.stdout.contains("\n1   root  no      2 "), "{r:?}");
 }
 
 #[test]
@@ -877,6 +897,18 @@ fn gateway_set_header_mode_shows_warnings() {
     assert_eq!(g["client_cert_auth"]["mode"], "none");
     // Untouched settings kept their value.
     assert_eq!(g["client_cert_auth"]["header_format"], "url_encoded_pem");
+
+    let r = admin.cli(&[
+        "gateway",
+        "set",
+        "--validation-failure",
+        "http",
+        "--send-ca-names",
+        "true",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("\nvalidation failure:  http\n"), "{r:?}");
+    assert!(r.stdout.contains("\nsend CA names:       yes\n"), "{r:?}");
 }
 
 /// A CA (DER) and two CRLs it signed (PEM text, DER bytes).
