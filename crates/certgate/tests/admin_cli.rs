@@ -317,6 +317,24 @@ fn readme_workflow_import_trust_dn_api_override_inherit() {
         serde_json::json!(["CN=*,O=Acme", "**,OU=Payments,**"])
     );
 
+    // Dropping the last overridden field removes the override.
+    let r = admin.cli(&["api", "override", "1", "--required", "false"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("override:\n  required:     false\n  trusted DNs:  inherited\n"),
+        "{r:?}"
+    );
+    let r = admin.cli(&["api", "override", "1", "--inherit-required"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("\noverride:   none (inherits the gateway's settings)\n"),
+        "{r:?}"
+    );
+    let auth = admin.json(&["api", "show", "1"])["client_cert_auth"].clone();
+    assert_eq!(auth["override"], Value::Null);
+
     // The whole picture, and the trust store.
     let r = admin.cli(&["gateway", "show"]);
     assert_eq!(r.code, 0, "{r:?}");

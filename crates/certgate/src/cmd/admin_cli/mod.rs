@@ -6,8 +6,11 @@
 //! admin API's, and its error answers are printed as they come
 //! (`error: <message> (<code>, HTTP <status>)` on stderr, exit 1).
 //!
-//! Output: human tables by default; `--json` prints the API's JSON body as it was received
-//! (commands that combine two answers, `api show` and `dn list`, document what they print).
+//! Output: human tables by default; `--json` prints the API's JSON body as it was received.
+//! Exceptions: `api show --json` prints the API object with the
+//! `GET /apis/{id}/client-cert-auth` answer added under `client_cert_auth`; `dn list --json`
+//! prints the `trusted_dns` array; the DELETE commands (`cert delete`, `trust remove`,
+//! `api delete`, `api inherit`) print nothing with `--json` (the API answers 204, no body).
 //!
 //! Exit status: 0 on success, 1 when the admin API refused the request, could not be reached
 //! or answered something unexpected (and `dn test` with no match), 2 on a usage or local input
