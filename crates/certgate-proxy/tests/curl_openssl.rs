@@ -7,7 +7,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,7 +71,7 @@ async fn run(program: &str, args: &[String], input: &[u8]) -> Output {
         .unwrap()
 }
 
-fn s(path: &PathBuf) -> String {
+fn s(path: &Path) -> String {
     path.to_str().unwrap().to_string()
 }
 
