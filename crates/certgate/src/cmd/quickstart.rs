@@ -236,8 +236,10 @@ async fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
         let _ = echo_rx.await;
     }));
 
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.join("data");
+    let mut cfg = Config {
+        data_dir: dir.join("data"),
+        ..Config::default()
+    };
     cfg.listener.address = SocketAddr::from(([127, 0, 0, 1], args.port));
     cfg.listener.certificate = Some(dir.join("server.pem"));
     cfg.listener.private_key = Some(dir.join("server.key"));
@@ -254,7 +256,7 @@ async fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
     let d = dir.display();
     let url = format!("https://localhost:{}/hello", n.proxy_addr.port());
     println!(
-        "\ncertgate quickstart is running: an mTLS gateway on {url_base} in front of an echo upstream ({echo_addr}).\n\
+        "\ncertgate quickstart is running: an mTLS gateway on https://localhost:{port} in front of an echo upstream ({echo_addr}).\n\
          It trusts the demo CA in {d}/ca.pem and admits only the DN pattern \"{DEMO_PATTERN}\".\n\n\
          # 200: the client certificate is trusted and its DN matches (the echo shows the forwarded X-Client-Cert-* headers)\n\
          curl --cacert {d}/ca.pem --cert {d}/client.pem --key {d}/client.key {url}\n\n\
@@ -265,7 +267,7 @@ async fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
          Admin API: {admin_base} (token in {d}/data/admin-token), e.g.\n\
          CERTGATE_ADMIN_URL={admin_base} CERTGATE_ADMIN_TOKEN=$(cat {d}/data/admin-token) certgate gateway show\n\n\
          Press Ctrl-C to stop.",
-        url_base = format!("https://localhost:{}", n.proxy_addr.port()),
+        port = n.proxy_addr.port(),
     );
     node::termination_signal().await;
     n.begin_shutdown();
