@@ -1335,7 +1335,8 @@ async fn truststore_faults_show_on_readyz_api_and_metrics_then_recover() {
     assert!(is_rfc3339_utc_seconds(&ts["built_at"]));
     let bundle = dir.path().join("truststore/truststore.pem");
 
-    let damages: [(&str, Box<dyn Fn()>); 4] = [
+    type Damage<'a> = (&'static str, Box<dyn Fn() + 'a>);
+    let damages: [Damage; 4] = [
         ("missing", Box::new(|| fs::remove_file(&bundle).unwrap())),
         (
             "corrupted",

@@ -234,13 +234,20 @@ impl TrustRow {
     }
 }
 
-const TRUST_ROWS_SQL: &str = "SELECT t.component_id, c.name, t.version, \
+/// The trust table joined with names and pinned versions (one macro so both queries agree).
+macro_rules! trust_select {
+    () => {
+        "SELECT t.component_id, c.name, t.version, \
        (SELECT MAX(v2.version) FROM certificate_versions v2 WHERE v2.component_id = t.component_id) AS latest_version, \
        v.pem, v.subject, v.fingerprint, v.not_before, v.not_after \
      FROM trusted_certificates t \
      JOIN certificate_components c ON c.id = t.component_id \
-     JOIN certificate_versions v ON v.component_id = t.component_id AND v.version = t.version \
-     ORDER BY t.position";
+     JOIN certificate_versions v ON v.component_id = t.component_id AND v.version = t.version"
+    };
+}
+
+const TRUST_ROWS_SQL: &str = concat!(trust_select!(), " ORDER BY t.position");
+const TRUST_ROW_SQL: &str = concat!(trust_select!(), " WHERE t.component_id = $1");
 
 const VERSION_COLUMNS: &str = "component_id, version, pem, subject, issuer, serial, fingerprint, \
      not_before, not_after, is_ca, created_at";
@@ -688,8 +695,7 @@ impl Store {
                 format!("Certificate {certificate_id} ({:?}) is deleted (inactive) and cannot be trusted.", comp.name),
             ));
         }
-        let trusted = read_trusted(&mut tx).await?;
-        if trusted.iter().any(|t| t.certificate_id == certificate_id) {
+        if read_trusted_one(&mut tx, certificate_id).await?.is_some() {
             return Err(StoreError::invalid(
                 "already_trusted",
                 format!(
@@ -698,7 +704,10 @@ impl Store {
                 ),
             ));
         }
-        if trusted.len() >= MAX_ENTRIES {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM trusted_certificates")
+            .fetch_one(&mut *tx)
+            .await?;
+        if count >= MAX_ENTRIES as i64 {
             return Err(StoreError::invalid(
                 "limit_exceeded",
                 format!("The trust table already holds {MAX_ENTRIES} certificates, the maximum."),
@@ -714,6 +723,7 @@ impl Store {
             ));
         }
         if settings.send_ca_names {
+            let trusted = read_trusted(&mut tx).await?;
             let size = validate::ca_names_size(
                 trusted
                     .iter()
@@ -731,9 +741,11 @@ impl Store {
         .bind(whole_seconds(now))
         .execute(&mut *tx)
         .await?;
-        let trusted = read_trusted(&mut tx).await?;
+        let entry = read_trusted_one(&mut tx, certificate_id)
+            .await?
+            .ok_or_else(|| not_in_table(certificate_id))?;
         self.commit(tx).await?;
-        find_row(&trusted, certificate_id, now)
+        trust_row(&entry, now)
     }
 
     /// Pins the component's latest version. Already latest: answers the row unchanged.
@@ -743,13 +755,12 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<TrustTableRow> {
         let mut tx = self.begin_write().await?;
-        let trusted = read_trusted(&mut tx).await?;
-        let Some(entry) = trusted.iter().find(|t| t.certificate_id == certificate_id) else {
+        let Some(entry) = read_trusted_one(&mut tx, certificate_id).await? else {
             return Err(not_in_table(certificate_id));
         };
         if entry.version == entry.latest_version {
             tx.rollback().await?;
-            return find_row(&trusted, certificate_id, now);
+            return trust_row(&entry, now);
         }
         let latest = version_row(&mut tx, certificate_id, entry.latest_version).await?;
         if latest.not_after <= whole_seconds(now) {
@@ -763,6 +774,7 @@ impl Store {
         }
         let (_, settings) = read_settings(&mut tx).await?;
         if settings.send_ca_names {
+            let trusted = read_trusted(&mut tx).await?;
             let size = validate::ca_names_size(trusted.iter().map(|t| {
                 if t.certificate_id == certificate_id {
                     latest.pem.as_str()
@@ -777,9 +789,11 @@ impl Store {
             .bind(certificate_id)
             .execute(&mut *tx)
             .await?;
-        let trusted = read_trusted(&mut tx).await?;
+        let entry = read_trusted_one(&mut tx, certificate_id)
+            .await?
+            .ok_or_else(|| not_in_table(certificate_id))?;
         self.commit(tx).await?;
-        find_row(&trusted, certificate_id, now)
+        trust_row(&entry, now)
     }
 
     /// Removes a component from the trust table.
@@ -958,14 +972,6 @@ pub fn trust_row(t: &TrustedCertificate, now: OffsetDateTime) -> Result<TrustTab
     })
 }
 
-fn find_row(trusted: &[TrustedCertificate], id: i64, now: OffsetDateTime) -> Result<TrustTableRow> {
-    let t = trusted
-        .iter()
-        .find(|t| t.certificate_id == id)
-        .ok_or_else(|| not_in_table(id))?;
-    trust_row(t, now)
-}
-
 fn not_in_table(id: i64) -> StoreError {
     StoreError::not_found(format!(
         "Certificate {id} is not in the gateway trust table."
@@ -1034,6 +1040,17 @@ async fn read_settings(conn: &mut SqliteConnection) -> Result<(bool, ClientCertA
 async fn read_trusted(conn: &mut SqliteConnection) -> Result<Vec<TrustedCertificate>> {
     let rows: Vec<TrustRow> = sqlx::query_as(TRUST_ROWS_SQL).fetch_all(&mut *conn).await?;
     rows.into_iter().map(TrustRow::into_trusted).collect()
+}
+
+async fn read_trusted_one(
+    conn: &mut SqliteConnection,
+    certificate_id: i64,
+) -> Result<Option<TrustedCertificate>> {
+    let row: Option<TrustRow> = sqlx::query_as(TRUST_ROW_SQL)
+        .bind(certificate_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    row.map(TrustRow::into_trusted).transpose()
 }
 
 async fn read_apis(conn: &mut SqliteConnection) -> Result<Vec<Api>> {
