@@ -435,6 +435,31 @@ async fn header_name_is_matched_case_insensitively() {
 }
 
 #[tokio::test]
+async fn two_certificate_header_fields_are_403() {
+    // A load balancer that appends its header instead of replacing it lets the client's own
+    // field through first. Header mode has no proof of possession (a certificate is public),
+    // so honouring either field would let a client pose as anyone: two fields are ambiguous
+    // and refused, whatever their order.
+    let env = env().await;
+    let (addr, _runtime, _gw) = header_gateway(&env, NGINX_HEADER).await;
+    let alice = env.pki.client_cn("alice");
+    let mallory = env.pki.client_cn("mallory");
+    for (first, second) in [(&alice, &mallory), (&mallory, &alice)] {
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: localhost\r\n{NGINX_HEADER}: {}\r\n{NGINX_HEADER}: {}\r\nConnection: close\r\n\r\n",
+            nginx_escaped(&first.pem),
+            nginx_escaped(&second.pem)
+        );
+        let response = raw_http(addr, request.as_bytes()).await;
+        assert!(
+            response.starts_with("HTTP/1.1 403 "),
+            "two certificate fields must be refused, got: {response}"
+        );
+        assert!(response.contains(MSG_403), "{response}");
+    }
+}
+
+#[tokio::test]
 async fn spoofed_identity_headers_are_stripped() {
     let env = env().await;
     let (addr, _runtime, _gw) =
