@@ -140,7 +140,7 @@ pub async fn serve(
                 stream,
                 peer,
                 acceptor,
-                snapshot.mode_generation,
+                (snapshot.mode_generation, snapshot.mode),
                 permit,
                 stop,
             )
@@ -185,14 +185,14 @@ async fn run_connection(
     stream: TcpStream,
     peer: SocketAddr,
     acceptor: Option<TlsAcceptor>,
-    mode_generation: u64,
+    accepted: (u64, CertAuthMode),
     _permit: OwnedSemaphorePermit,
     stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let Some(acceptor) = acceptor else {
         let builder = &shared.http_auto;
-        serve_http(&shared, builder, stream, peer, None, mode_generation, stop).await;
+        serve_http(&shared, builder, stream, peer, None, accepted, stop).await;
         return;
     };
     let handshake =
@@ -215,17 +215,20 @@ async fn run_connection(
     // Judge right after every handshake: a resumed session restores the peer chain
     // without the verifier being called.
     let snapshot = shared.runtime.snapshot();
-    let identity = match (chain, snapshot.mode) {
-        (Some(chain), CertAuthMode::Mtls) => Some(Arc::new(ClientIdentity::judge(
+    // A presented chain is judged even if the mode moved during the handshake: the
+    // mode may come back while this connection lives.
+    let identity = chain.map(|chain| {
+        Arc::new(ClientIdentity::judge(
             chain,
             CertSource::Mtls,
             &snapshot.trust,
-        ))),
-        _ => None,
-    };
+        ))
+    });
     if let Some(id) = &identity {
         if let IdentityVerdict::Denied(reason) = id.verdict {
-            if snapshot.validation_failure == ValidationFailure::Handshake {
+            if snapshot.mode == CertAuthMode::Mtls
+                && snapshot.validation_failure == ValidationFailure::Handshake
+            {
                 telemetry::record_denial(reason, "");
                 tracing::info!(%peer, reason = reason.as_str(), "client certificate refused after the handshake; closing");
                 let _ = tls.shutdown().await;
@@ -234,7 +237,7 @@ async fn run_connection(
         }
     }
     let builder = if h2 { &shared.http2 } else { &shared.http1 };
-    serve_http(&shared, builder, tls, peer, identity, mode_generation, stop).await;
+    serve_http(&shared, builder, tls, peer, identity, accepted, stop).await;
 }
 
 /// Per-connection state the request handler sees.
@@ -246,6 +249,8 @@ struct ConnCtx {
     identity: Mutex<Option<Arc<ClientIdentity>>>,
     /// The mode generation the connection was accepted under.
     mode_generation: u64,
+    /// The mode the connection was accepted under.
+    accepted_mode: CertAuthMode,
     /// Requests started on this connection.
     served: AtomicU64,
     /// Milliseconds since listener start of the last request start or end.
@@ -288,7 +293,7 @@ async fn serve_http<I>(
     io: I,
     peer: SocketAddr,
     identity: Option<Arc<ClientIdentity>>,
-    mode_generation: u64,
+    (mode_generation, accepted_mode): (u64, CertAuthMode),
     mut stop: watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -299,6 +304,7 @@ async fn serve_http<I>(
         listener_https: shared.settings.ssl,
         identity: Mutex::new(identity),
         mode_generation,
+        accepted_mode,
         served: AtomicU64::new(0),
         last_active_ms: AtomicU64::new(0),
         h2: AtomicBool::new(false),
@@ -397,7 +403,22 @@ async fn handle(ctx: Arc<ConnCtx>, mut req: Request<Incoming>) -> Response<Proxy
         (None, true) => Presented::FromUntrustedProxy,
         (None, false) => Presented::None,
     };
-    let decision = evaluate(&snapshot, route.as_deref(), presented);
+    let mut decision = evaluate(&snapshot, route.as_deref(), presented);
+    // A connection accepted under mode `none` could not present a certificate. Its
+    // requests after a mode change keep the old mode's answer (it closes after this
+    // response), so that no request satisfying both the old and new settings fails.
+    if let Decision::Deny { status, .. } = decision {
+        if status == StatusCode::UNAUTHORIZED
+            && ctx.accepted_mode == CertAuthMode::None
+            && snapshot.mode_generation != ctx.mode_generation
+        {
+            decision = if route.is_some() {
+                Decision::Proxy
+            } else {
+                Decision::NotFound
+            };
+        }
+    }
     let api = route.as_ref().map(|r| r.name.as_str()).unwrap_or("");
     let mut denial = None;
     let mut resp = match (decision, route.as_deref()) {
