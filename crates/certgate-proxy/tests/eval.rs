@@ -455,13 +455,15 @@ fn trusted_proxies_decide_who_may_send_the_header() {
 
 #[test]
 fn routing_is_longest_prefix_on_a_slash_boundary() {
-    let mut config = GatewayConfig::default();
-    config.apis = vec![
-        api(1, "/orders", upstream()),
-        api(2, "/orders/v1", upstream()),
-        api(3, "/", upstream()),
-        api(4, "/users", upstream()),
-    ];
+    let mut config = GatewayConfig {
+        apis: vec![
+            api(1, "/orders", upstream()),
+            api(2, "/orders/v1", upstream()),
+            api(3, "/", upstream()),
+            api(4, "/users", upstream()),
+        ],
+        ..GatewayConfig::default()
+    };
     let rt = runtime(&config);
     let snap = rt.snapshot();
     let route = |p: &str| snap.routes.lookup(p).map(|r| r.api_id);
@@ -487,11 +489,13 @@ fn routing_is_longest_prefix_on_a_slash_boundary() {
 
 #[test]
 fn rewrite_keeps_the_rest_of_the_path() {
-    let mut config = GatewayConfig::default();
-    config.apis = vec![certgate_store::model::Api {
-        upstream: "http://127.0.0.1:9/backend/v2/".into(),
-        ..api(1, "/orders", upstream())
-    }];
+    let config = GatewayConfig {
+        apis: vec![certgate_store::model::Api {
+            upstream: "http://127.0.0.1:9/backend/v2/".into(),
+            ..api(1, "/orders", upstream())
+        }],
+        ..GatewayConfig::default()
+    };
     let rt = runtime(&config);
     let snap = rt.snapshot();
     let route = snap.routes.lookup("/orders/7").unwrap();

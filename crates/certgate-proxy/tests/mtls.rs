@@ -515,8 +515,10 @@ async fn http2_disabled_negotiates_http1() {
 #[tokio::test]
 async fn plain_listener_serves_h2_prior_knowledge_and_http1() {
     let echo = spawn_echo().await;
-    let mut config = GatewayConfig::default();
-    config.apis = vec![common::api(1, "/", echo)];
+    let config = GatewayConfig {
+        apis: vec![common::api(1, "/", echo)],
+        ..GatewayConfig::default()
+    };
     let (addr, _rt, _gw) = spawn_gateway(ProxySettings::plain_for_tests(), &config).await;
     let reply = common::plain_get(addr, "/p", &[]).await;
     assert_eq!(reply.assert_echo()["headers"]["x-forwarded-proto"], "http");

@@ -420,8 +420,10 @@ async fn slow_upstream() -> (SocketAddr, mpsc::Receiver<oneshot::Sender<()>>) {
 #[tokio::test]
 async fn graceful_shutdown_completes_a_slow_request_in_flight() {
     let (upstream, mut arrived) = slow_upstream().await;
-    let mut config = GatewayConfig::default();
-    config.apis = vec![common::api(1, "/", upstream)];
+    let config = GatewayConfig {
+        apis: vec![common::api(1, "/", upstream)],
+        ..GatewayConfig::default()
+    };
     let (addr, _runtime, gw) = spawn_gateway(ProxySettings::plain_for_tests(), &config).await;
     let request = tokio::spawn(common::plain_request(
         addr,
