@@ -1529,6 +1529,32 @@ async fn metrics_show_generation_and_expiry() {
     node.stop().await;
 }
 
+#[tokio::test]
+async fn metrics_append_the_prometheus_handle() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, || {
+        metrics::counter!("certgate_test_requests_total", "api" => "orders").increment(3);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::start_with_metrics(dir.path(), true, true, Some(handle)).await;
+    let text = node
+        .client
+        .get(format!("{}/metrics", node.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("certgate_config_generation "), "{text}");
+    assert!(
+        text.contains("certgate_test_requests_total{api=\"orders\"} 3"),
+        "{text}"
+    );
+    node.stop().await;
+}
+
 // ---------------------------------------------------------------- restart
 
 #[tokio::test]

@@ -36,6 +36,16 @@ impl Node {
     /// Starts a node the way `certgate serve` wires one: open the store, mirror the
     /// listener's SSL flag, start the trust store, serve the admin API.
     pub async fn start(data_dir: &Path, ssl: bool, auto_recover: bool) -> Node {
+        Self::start_with_metrics(data_dir, ssl, auto_recover, None).await
+    }
+
+    /// Like [`Node::start`], with a Prometheus handle whose output `/metrics` appends.
+    pub async fn start_with_metrics(
+        data_dir: &Path,
+        ssl: bool,
+        auto_recover: bool,
+        metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    ) -> Node {
         let store = Store::open(&db_url(data_dir)).await.unwrap();
         store.set_ssl_enabled(ssl).await.unwrap();
         let truststore = Arc::new(TrustStore::open(data_dir, auto_recover));
@@ -53,7 +63,7 @@ impl Node {
             Arc::clone(&truststore),
             TOKEN.to_string(),
             reload,
-            None,
+            metrics,
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
