@@ -319,6 +319,19 @@ fn envoy_xfcc_cert_of_the_only_element() {
 }
 
 #[test]
+fn envoy_xfcc_docs_style_lowercase_escapes_and_raw_plus() {
+    // As in Envoy's docs: `%0a` lower-case, only spaces and line breaks escaped.
+    let (der, pem) = leaf_with_plus();
+    let cert = pem.replace(' ', "%20").replace('\n', "%0a");
+    assert!(cert.contains('+'));
+    let value = format!(
+        "By=http://frontend.lyft.com;Hash=468ed33be74eee6556d90c0149c1309e9ba61d6425303443c0748a02dd8de688;Cert=\"{cert}\";Subject=\"/C=US/ST=CA/L=San Francisco/OU=Lyft/CN=Test Client\";URI=http://testclient.lyft.com"
+    );
+    let chain = decode(&value, HeaderFormat::Auto).unwrap();
+    assert_leaf(&chain, &der, &[]);
+}
+
+#[test]
 fn envoy_xfcc_unquoted_cert_and_lowercase_keys() {
     let p = pki();
     let value = format!("hash=5f3a;cert={}", xfcc_pem(&p.leaf_pem));

@@ -534,3 +534,24 @@ fn deny_reason_spellings() {
     assert!(Verdict::Trusted.is_trusted());
     assert!(!DENIED_UNTRUSTED.is_trusted());
 }
+
+#[test]
+fn self_signed_client_certificate_pinned_as_its_own_anchor() {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name = named("pinned client");
+    params.not_before = now_dt() - Duration::days(1);
+    params.not_after = now_dt() + Duration::days(30);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let cert = params.self_signed(&key).unwrap().der().clone();
+    let judge = Judge::new(std::slice::from_ref(&cert), &[]).unwrap();
+    assert_eq!(judge.verify(&cert, &[], now()), Verdict::Trusted);
+}
+
+#[test]
+fn a_ca_certificate_presented_as_the_leaf_is_untrusted() {
+    let root = root_ca("Root");
+    let inter = sub_ca(&root, "Intermediate", 7, now_dt() + Duration::days(1000));
+    let judge = judge(&[&root], &[]);
+    assert_eq!(judge.verify(&inter.der, &[], now()), DENIED_UNTRUSTED);
+}
