@@ -38,6 +38,16 @@ pub struct ProxySettings {
     pub upstream_pool_max_idle_per_host: usize,
 }
 
+impl Clone for ProxySettings {
+    fn clone(&self) -> Self {
+        ProxySettings {
+            server_cert_chain: self.server_cert_chain.clone(),
+            server_key: self.server_key.as_ref().map(|k| k.clone_key()),
+            ..*self
+        }
+    }
+}
+
 impl ProxySettings {
     /// Plain HTTP listener with the defaults (header mode and mode `none` tests).
     pub fn plain_for_tests() -> Self {

@@ -625,3 +625,171 @@ async fn ssl_without_a_key_fails_serve_at_once() {
     .unwrap_err();
     assert!(err.to_string().contains("private key"), "{err}");
 }
+
+/// A client certificate resolver that records the CA names the server sent.
+#[derive(Debug)]
+struct RecordingResolver {
+    key: Arc<rustls::sign::CertifiedKey>,
+    hints: std::sync::Mutex<Option<Vec<Vec<u8>>>>,
+}
+
+impl rustls::client::ResolvesClientCert for RecordingResolver {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        *self.hints.lock().unwrap() = Some(root_hint_subjects.iter().map(|h| h.to_vec()).collect());
+        Some(self.key.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// Connects with `identity` and returns the CA names of the CertificateRequest.
+async fn ca_names_sent(pki: &Pki, addr: SocketAddr, identity: &common::Identity) -> Vec<Vec<u8>> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let signing = provider
+        .key_provider
+        .load_private_key(identity.key_der())
+        .unwrap();
+    let resolver = Arc::new(RecordingResolver {
+        key: Arc::new(rustls::sign::CertifiedKey::new(identity.chain(), signing)),
+        hints: std::sync::Mutex::new(None),
+    });
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.root.der.clone()).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_cert_resolver(resolver.clone());
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    drop(tls);
+    let hints = resolver.hints.lock().unwrap().take();
+    hints.expect("the server requested a client certificate")
+}
+
+#[tokio::test]
+async fn ca_names_are_sent_only_with_send_ca_names() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    let mut config = mtls_config(
+        echo,
+        vec![pki.root.trusted(1), pki.intermediate.trusted(2)],
+        true,
+        ValidationFailure::Handshake,
+    );
+    let (addr, runtime, _gw) = spawn_gateway(tls_settings(&pki), &config).await;
+    let alice = pki.client_cn("alice");
+    assert!(ca_names_sent(&pki, addr, &alice).await.is_empty());
+    config.client_cert_auth.send_ca_names = true;
+    common::apply(&runtime, &config);
+    let names = ca_names_sent(&pki, addr, &alice).await;
+    assert_eq!(names.len(), 2);
+    // Each is the DER of the anchor's subject Name (a SEQUENCE).
+    assert!(names.iter().all(|n| n.first() == Some(&0x30)));
+}
+
+#[tokio::test]
+async fn connection_limit_holds_further_connections_in_the_queue() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    let config = mtls_config(
+        echo,
+        vec![pki.root.trusted(1)],
+        false,
+        ValidationFailure::Handshake,
+    );
+    let mut settings = tls_settings(&pki);
+    settings.max_connections = 1;
+    let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
+    let alice = pki.client_cn("alice");
+    let client = client_config(&pki, &alice, &[]);
+    // The first connection holds the only slot.
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(client.clone())
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut first, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    let first_driver = tokio::spawn(conn);
+    let req = Request::get("/1")
+        .header("host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(first.send_request(req).await.unwrap().status(), 200);
+    // A second connection is not served while the first is open...
+    let second_client = TlsClient::new(&pki, Some(&alice));
+    let second = tokio::spawn(async move { second_client.get(addr, "/2", &[]).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !second.is_finished(),
+        "a connection over the limit was served"
+    );
+    // ...and is served as soon as the first closes.
+    drop(first);
+    first_driver.abort();
+    second.await.unwrap().unwrap().assert_identity(&alice);
+}
+
+#[tokio::test]
+async fn slow_request_head_is_cut_by_the_header_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let echo = spawn_echo().await;
+    let config = GatewayConfig {
+        apis: vec![common::api(1, "/", echo)],
+        ..GatewayConfig::default()
+    };
+    let mut settings = ProxySettings::plain_for_tests();
+    settings.header_read_timeout = Duration::from_millis(200);
+    let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+        .await
+        .unwrap();
+    // The server closes the connection (the outer timeout only bounds a failing test).
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), tcp.read_to_end(&mut buf)).await;
+    assert!(read.is_ok(), "the connection stayed open");
+}
+
+#[tokio::test]
+async fn idle_http2_connection_is_closed_after_the_idle_timeout() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    let config = mtls_config(
+        echo,
+        vec![pki.root.trusted(1)],
+        false,
+        ValidationFailure::Handshake,
+    );
+    let mut settings = tls_settings(&pki);
+    settings.idle_timeout = Duration::from_millis(500);
+    let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
+    let alice = pki.client_cn("alice");
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(client_config(&pki, &alice, &[b"h2"]))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    let driver = tokio::spawn(conn);
+    let req = Request::get("https://localhost/")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    assert_eq!(sender.send_request(req).await.unwrap().status(), 200);
+    let ended = tokio::time::timeout(Duration::from_secs(30), driver).await;
+    assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
+}
