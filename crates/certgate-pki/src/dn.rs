@@ -173,6 +173,39 @@ pub struct Dn {
     bounds: Vec<u32>,
     /// How many attributes of each type bucket the DN holds (saturating).
     census: [u16; TYPE_BUCKETS],
+    /// Per type bucket, bit `j` set when RDN `j` (for `j < 64`) holds that type.
+    rdns_with: [u64; TYPE_BUCKETS],
+    /// Bloom signature of every (type, normalised value) pair, see [`value_bit`].
+    signature: Signature,
+}
+
+/// A 256-bit Bloom signature of (type, normalised value) pairs: a pattern whose
+/// wildcard-free values set a bit the DN lacks cannot match it.
+pub(crate) type Signature = [u64; 4];
+
+/// The signature bit of one (type, normalised value) pair: FNV-1a over both, folded to
+/// 0..256. Returns (word, mask).
+pub(crate) fn value_bit(key: &TypeKey, value: &str) -> (usize, u64) {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    let mut eat = |b: u8| {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(PRIME);
+    };
+    match key {
+        TypeKey::Kw(i) => {
+            eat(*i);
+            eat(0xff);
+        }
+        TypeKey::Oid(oid) => {
+            oid.bytes().for_each(&mut eat);
+            eat(0xfe);
+        }
+    }
+    value.bytes().for_each(&mut eat);
+    let folded = (h ^ (h >> 29) ^ (h >> 47)) as usize;
+    ((folded >> 6) & 3, 1u64 << (folded & 63))
 }
 
 /// A DN string that does not parse.
@@ -198,15 +231,24 @@ impl Dn {
         let mut norm = Vec::with_capacity(rdns.iter().map(|r| r.attributes.len()).sum());
         let mut bounds = Vec::with_capacity(rdns.len() + 1);
         let mut census = [0u16; TYPE_BUCKETS];
+        let mut rdns_with = [0u64; TYPE_BUCKETS];
+        let mut signature = [0u64; 4];
         bounds.push(0);
-        for rdn in &rdns {
+        for (j, rdn) in rdns.iter().enumerate() {
             for a in &rdn.attributes {
                 let key = a.attr_type.key();
                 if let Some(c) = census.get_mut(key.bucket()) {
                     *c = c.saturating_add(1);
                 }
+                if let (Some(m), true) = (rdns_with.get_mut(key.bucket()), j < 64) {
+                    *m |= 1 << j;
+                }
                 let mut value = String::with_capacity(a.value.len());
                 normalize_into(a.value.chars(), &mut value);
+                let (word, bit) = value_bit(&key, &value);
+                if let Some(w) = signature.get_mut(word) {
+                    *w |= bit;
+                }
                 norm.push(NormAttr {
                     key,
                     value: value.into_boxed_str(),
@@ -219,6 +261,8 @@ impl Dn {
             norm,
             bounds,
             census,
+            rdns_with,
+            signature,
         }
     }
 
@@ -384,6 +428,18 @@ impl Dn {
     #[inline]
     pub(crate) fn census(&self) -> &[u16; TYPE_BUCKETS] {
         &self.census
+    }
+
+    /// Bit `j` set when RDN `j` holds an attribute of type bucket `bucket` (RDNs 0..64).
+    #[inline]
+    pub(crate) fn rdns_with(&self, bucket: usize) -> u64 {
+        self.rdns_with.get(bucket).copied().unwrap_or(0)
+    }
+
+    /// The Bloom signature of the DN's (type, value) pairs.
+    #[inline]
+    pub(crate) fn signature(&self) -> &Signature {
+        &self.signature
     }
 }
 

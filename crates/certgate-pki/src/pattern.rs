@@ -11,15 +11,19 @@
 //!
 //! Values are compared in the normalised form the [`Dn`] precomputes (Unicode lower-case,
 //! white space trimmed and folded), with `?`/`*` wildcards. Compiling does the work once:
-//! literal values are pre-folded, wildcard-free values compare as plain strings, and each
-//! pattern carries a cheap pre-filter (RDN count, attribute census) that rejects most
-//! non-matching DNs before any value is compared. Matching never allocates for DNs of up
-//! to 64 RDNs.
+//! literal values are pre-folded, wildcard-free values compare as plain strings, wildcard
+//! values are split at their `*`s into literal parts found with `str` searches, and each
+//! pattern carries cheap pre-filters that reject most non-matching DNs before any value is
+//! compared: the RDN count, an attribute-type census, and a 256-bit Bloom signature of its
+//! wildcard-free (type, value) pairs checked against the one each [`Dn`] precomputes. The
+//! bipartite rows only test RDNs holding the right attribute types (a per-type bit set in
+//! the DN). Matching never allocates for DNs of up to 64 RDNs.
 
 use std::collections::VecDeque;
 
 use crate::dn::{
-    parse_syntax, Dn, Mode, NormAttr, RawSegment, RawValue, TypeKey, VChar, TYPE_BUCKETS,
+    parse_syntax, value_bit, Dn, Mode, NormAttr, RawSegment, RawValue, Signature, TypeKey, VChar,
+    TYPE_BUCKETS,
 };
 
 /// A pattern that does not parse. Displays exactly as SPEC §4 requires:
@@ -47,9 +51,20 @@ pub struct Pattern {
     fixed: usize,
     /// Minimum number of DN attributes per type bucket (a necessary condition).
     required: [u16; TYPE_BUCKETS],
-    /// Indexes of the RDN segments, most selective first: the bipartite matcher fills its
-    /// rows in this order so a non-matching DN is usually rejected by the first row.
-    rows: Vec<usize>,
+    /// Bits of the wildcard-free (type, value) pairs; a DN whose signature lacks one of
+    /// them cannot match.
+    signature: Signature,
+    /// The RDN segments, most selective first: the bipartite matcher fills its rows in
+    /// this order so a non-matching DN is usually rejected by the first row.
+    rows: Vec<Row>,
+}
+
+/// One row of the bipartite matching: an RDN segment and the type buckets an RDN must
+/// hold to be a candidate for it.
+#[derive(Debug, Clone)]
+struct Row {
+    segment: usize,
+    buckets: Vec<usize>,
 }
 
 /// One comma-separated segment of a compiled pattern.
@@ -87,14 +102,180 @@ enum ValuePat {
     /// `*literal`.
     Suffix(Box<str>),
     /// Anything else.
-    Glob(Box<[GTok]>),
+    Glob(Glob),
 }
 
+/// A compiled-time token of a value pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum GTok {
     Char(char),
     One,
     Many,
+}
+
+/// A wildcard value split at its `*`s into parts of fixed character length: the first
+/// part is anchored at the start (unless the value starts with `*`), the last at the end
+/// (unless it ends with `*`), and the parts between are found leftmost-first, which is
+/// exact for `*` wildcards because every part has a fixed length in characters.
+#[derive(Debug, Clone)]
+struct Glob {
+    starts_with_many: bool,
+    ends_with_many: bool,
+    /// Never empty, no part is empty.
+    parts: Box<[Part]>,
+}
+
+/// A run of characters and `?` between two `*`.
+#[derive(Debug, Clone)]
+enum Part {
+    /// Only literal characters: matched with `str` searches.
+    Lit(Box<str>),
+    /// Literal characters and `?`.
+    Mixed(Box<[PTok]>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PTok {
+    Char(char),
+    One,
+}
+
+impl Part {
+    fn new(toks: &[GTok]) -> Part {
+        if toks.iter().all(|t| matches!(t, GTok::Char(_))) {
+            let s: String = toks
+                .iter()
+                .filter_map(|t| match t {
+                    GTok::Char(c) => Some(*c),
+                    _ => None,
+                })
+                .collect();
+            return Part::Lit(s.into_boxed_str());
+        }
+        Part::Mixed(
+            toks.iter()
+                .map(|t| match t {
+                    GTok::Char(c) => PTok::Char(*c),
+                    _ => PTok::One,
+                })
+                .collect(),
+        )
+    }
+
+    /// Bytes of `text` this part matches at its start.
+    #[inline]
+    fn match_prefix(&self, text: &str) -> Option<usize> {
+        match self {
+            Part::Lit(lit) => text.starts_with(&**lit).then_some(lit.len()),
+            Part::Mixed(toks) => {
+                let mut chars = text.char_indices();
+                for t in toks.iter() {
+                    let (_, c) = chars.next()?;
+                    if let PTok::Char(pc) = t {
+                        if *pc != c {
+                            return None;
+                        }
+                    }
+                }
+                Some(chars.next().map_or(text.len(), |(i, _)| i))
+            }
+        }
+    }
+
+    /// Start (in bytes) of the match of this part at the end of `text`.
+    #[inline]
+    fn match_suffix(&self, text: &str) -> Option<usize> {
+        match self {
+            Part::Lit(lit) => text.ends_with(&**lit).then(|| text.len() - lit.len()),
+            Part::Mixed(toks) => {
+                let mut chars = text.char_indices().rev();
+                let mut start = text.len();
+                for t in toks.iter().rev() {
+                    let (i, c) = chars.next()?;
+                    if let PTok::Char(pc) = t {
+                        if *pc != c {
+                            return None;
+                        }
+                    }
+                    start = i;
+                }
+                Some(start)
+            }
+        }
+    }
+
+    /// End (in bytes) of the leftmost match of this part in `text`.
+    #[inline]
+    fn find(&self, text: &str) -> Option<usize> {
+        match self {
+            Part::Lit(lit) => find_bytes(text.as_bytes(), lit.as_bytes()).map(|i| i + lit.len()),
+            Part::Mixed(_) => text.char_indices().find_map(|(i, _)| {
+                let rest = text.get(i..)?;
+                self.match_prefix(rest).map(|n| i + n)
+            }),
+        }
+    }
+}
+
+/// Leftmost occurrence of `needle` in `hay`. A plain first-byte scan: DN values are short,
+/// where it beats `str::find`'s searcher set-up. On UTF-8 input a match of a whole UTF-8
+/// needle always starts on a character boundary.
+#[inline]
+fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    let last_start = hay.len().checked_sub(needle.len())?;
+    (0..=last_start)
+        .find(|&i| hay.get(i) == Some(&first) && hay.get(i + 1..i + needle.len()) == Some(rest))
+}
+
+impl Glob {
+    fn new(toks: &[GTok]) -> Glob {
+        Glob {
+            starts_with_many: toks.first() == Some(&GTok::Many),
+            ends_with_many: toks.last() == Some(&GTok::Many),
+            parts: toks
+                .split(|t| *t == GTok::Many)
+                .filter(|p| !p.is_empty())
+                .map(Part::new)
+                .collect(),
+        }
+    }
+
+    fn matches(&self, text: &str) -> bool {
+        let mut parts: &[Part] = &self.parts;
+        let mut rest = text;
+        if !self.starts_with_many {
+            let Some((first, others)) = parts.split_first() else {
+                return rest.is_empty();
+            };
+            let Some(n) = first.match_prefix(rest) else {
+                return false;
+            };
+            rest = rest.get(n..).unwrap_or("");
+            parts = others;
+            if parts.is_empty() && !self.ends_with_many {
+                // No '*' at all: the part must be the whole value.
+                return rest.is_empty();
+            }
+        }
+        if !self.ends_with_many {
+            let Some((last, others)) = parts.split_last() else {
+                return true;
+            };
+            let Some(start) = last.match_suffix(rest) else {
+                return false;
+            };
+            rest = rest.get(..start).unwrap_or("");
+            parts = others;
+        }
+        for part in parts {
+            let Some(end) = part.find(rest) else {
+                return false;
+            };
+            rest = rest.get(end..).unwrap_or("");
+        }
+        true
+    }
 }
 
 impl ValuePat {
@@ -135,25 +316,23 @@ impl ValuePat {
                 .collect::<Option<String>>()
                 .map(String::into_boxed_str)
         };
-        match toks.as_slice() {
-            [GTok::Many] => ValuePat::Any,
-            t => {
-                if let Some(s) = literal(t) {
-                    return ValuePat::Exact(s);
-                }
-                if let [head @ .., GTok::Many] = t {
-                    if let Some(s) = literal(head) {
-                        return ValuePat::Prefix(s);
-                    }
-                }
-                if let [GTok::Many, tail @ ..] = t {
-                    if let Some(s) = literal(tail) {
-                        return ValuePat::Suffix(s);
-                    }
-                }
-                ValuePat::Glob(toks.into_boxed_slice())
+        if let [GTok::Many] = toks.as_slice() {
+            return ValuePat::Any;
+        }
+        if let Some(s) = literal(&toks) {
+            return ValuePat::Exact(s);
+        }
+        if let [head @ .., GTok::Many] = toks.as_slice() {
+            if let Some(s) = literal(head) {
+                return ValuePat::Prefix(s);
             }
         }
+        if let [GTok::Many, tail @ ..] = toks.as_slice() {
+            if let Some(s) = literal(tail) {
+                return ValuePat::Suffix(s);
+            }
+        }
+        ValuePat::Glob(Glob::new(&toks))
     }
 
     /// Lower is more selective; used to order the bipartite rows.
@@ -173,53 +352,8 @@ impl ValuePat {
             ValuePat::Exact(s) => **s == *text,
             ValuePat::Prefix(s) => text.starts_with(&**s),
             ValuePat::Suffix(s) => text.ends_with(&**s),
-            ValuePat::Glob(toks) => glob(toks, text),
+            ValuePat::Glob(g) => g.matches(text),
         }
-    }
-}
-
-/// Wildcard match of `text` against `pat` (`?` one character, `*` any run), with the
-/// classic single-backtrack-point algorithm: O(|pat|·|text|) at worst, no allocation.
-fn glob(pat: &[GTok], text: &str) -> bool {
-    let mut pi = 0usize;
-    let mut ti = 0usize;
-    // (pattern index after the last '*', text index that '*' currently stops at)
-    let mut back: Option<(usize, usize)> = None;
-    loop {
-        let Some(c) = text.get(ti..).and_then(|s| s.chars().next()) else {
-            return pat
-                .get(pi..)
-                .unwrap_or(&[])
-                .iter()
-                .all(|g| *g == GTok::Many);
-        };
-        match pat.get(pi) {
-            Some(GTok::Many) => {
-                back = Some((pi + 1, ti));
-                pi += 1;
-                continue;
-            }
-            Some(GTok::One) => {
-                pi += 1;
-                ti += c.len_utf8();
-                continue;
-            }
-            Some(GTok::Char(pc)) if *pc == c => {
-                pi += 1;
-                ti += c.len_utf8();
-                continue;
-            }
-            _ => {}
-        }
-        // Mismatch: let the last '*' swallow one more character and retry.
-        let Some((bp, bt)) = back else { return false };
-        let step = text
-            .get(bt..)
-            .and_then(|s| s.chars().next())
-            .map_or(1, char::len_utf8);
-        back = Some((bp, bt + step));
-        pi = bp;
-        ti = bt + step;
     }
 }
 
@@ -229,22 +363,41 @@ impl RdnPat {
     fn matches(&self, attrs: &[NormAttr]) -> bool {
         match (self.attrs.as_slice(), attrs) {
             ([p], [a]) => p.matches(a),
-            (ps, as_) if ps.len() == as_.len() => {
-                perfect_matching(ps.len(), as_.len(), |i, j| match (ps.get(i), as_.get(j)) {
+            (ps, as_) if ps.len() == as_.len() => perfect_matching(
+                ps.len(),
+                as_.len(),
+                |_| u64::MAX,
+                |i, j| match (ps.get(i), as_.get(j)) {
                     (Some(p), Some(a)) => p.matches(a),
                     _ => false,
-                })
-            }
+                },
+            ),
             _ => false,
         }
     }
 
+    /// Lower is more likely to reject a DN: values of identity-like types (CN, UID, E,
+    /// SERIALNUMBER) before organisational ones, and exact values before wildcards.
     fn selectivity(&self) -> u8 {
         self.attrs
             .iter()
-            .map(|a| a.value.selectivity())
+            .map(|a| {
+                if matches!(a.value, ValuePat::Any) {
+                    return u8::MAX;
+                }
+                let type_rank = match a.key {
+                    // CN, UID, E, SERIALNUMBER
+                    TypeKey::Kw(0) | TypeKey::Kw(8) | TypeKey::Kw(9) | TypeKey::Kw(10) => 0,
+                    // C, ST
+                    TypeKey::Kw(1) | TypeKey::Kw(2) => 3,
+                    // L, O, DC
+                    TypeKey::Kw(3) | TypeKey::Kw(4) | TypeKey::Kw(7) => 2,
+                    _ => 1,
+                };
+                type_rank * 4 + a.value.selectivity()
+            })
             .min()
-            .unwrap_or(3)
+            .unwrap_or(u8::MAX)
     }
 }
 
@@ -258,16 +411,30 @@ impl AttrPat {
 /// Whether every row can be paired with a different column along `edge` (a matching
 /// that saturates the rows), by augmenting paths (Kuhn's algorithm). Returns early when
 /// some row has no edge at all. Up to 64 rows and columns it runs on bit sets on the
-/// stack; beyond that it allocates.
-fn perfect_matching(rows: usize, cols: usize, mut edge: impl FnMut(usize, usize) -> bool) -> bool {
+/// stack, and `candidates(i)` (a bit set of columns) limits the columns `edge` is asked
+/// about; beyond 64 it allocates and asks about every column.
+fn perfect_matching(
+    rows: usize,
+    cols: usize,
+    mut candidates: impl FnMut(usize) -> u64,
+    mut edge: impl FnMut(usize, usize) -> bool,
+) -> bool {
     if rows > cols {
         return false;
     }
     if cols <= 64 {
+        let all = if cols == 64 {
+            u64::MAX
+        } else {
+            (1u64 << cols) - 1
+        };
         let mut adj = [0u64; 64];
         for (i, slot) in adj.iter_mut().enumerate().take(rows) {
             let mut m = 0u64;
-            for j in 0..cols {
+            let mut cand = candidates(i) & all;
+            while cand != 0 {
+                let j = cand.trailing_zeros() as usize;
+                cand &= cand - 1;
                 if edge(i, j) {
                     m |= 1 << j;
                 }
@@ -399,26 +566,38 @@ impl Pattern {
             .iter()
             .filter(|s| !matches!(s, Segment::Many))
             .count();
-        let mut rows: Vec<usize> = segments
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| match s {
-                Segment::Rdn(r) => Some((r.selectivity(), i)),
-                _ => None,
-            })
-            .map(|(_, i)| i)
-            .collect();
-        rows.sort_by_key(|&i| match segments.get(i) {
-            Some(Segment::Rdn(r)) => r.selectivity(),
-            _ => u8::MAX,
-        });
+        let mut rows: Vec<(u8, Row)> = Vec::new();
+        let mut signature: Signature = [0; 4];
+        for (i, seg) in segments.iter().enumerate() {
+            let Segment::Rdn(r) = seg else { continue };
+            let mut buckets: Vec<usize> = r.attrs.iter().map(|a| a.key.bucket()).collect();
+            buckets.sort_unstable();
+            buckets.dedup();
+            rows.push((
+                r.selectivity(),
+                Row {
+                    segment: i,
+                    buckets,
+                },
+            ));
+            for a in &r.attrs {
+                if let ValuePat::Exact(v) = &a.value {
+                    let (word, bit) = value_bit(&a.key, v);
+                    if let Some(w) = signature.get_mut(word) {
+                        *w |= bit;
+                    }
+                }
+            }
+        }
+        rows.sort_by_key(|(rank, _)| *rank);
         Ok(Pattern {
             source: pattern.to_owned(),
             segments,
             has_many,
             fixed,
             required,
-            rows,
+            signature,
+            rows: rows.into_iter().map(|(_, r)| r).collect(),
         })
     }
 
@@ -442,6 +621,15 @@ impl Pattern {
         } else if n != self.fixed {
             return false;
         }
+        let sig = dn.signature();
+        if self
+            .signature
+            .iter()
+            .zip(sig.iter())
+            .any(|(p, d)| p & !d != 0)
+        {
+            return false;
+        }
         let census = dn.census();
         if self.required.iter().zip(census.iter()).any(|(r, c)| r > c) {
             return false;
@@ -457,12 +645,22 @@ impl Pattern {
     /// the rest (the counts are already equal).
     fn bipartite_matches(&self, dn: &Dn) -> bool {
         let n = dn.rdn_count();
-        perfect_matching(self.rows.len(), n, |i, j| {
-            match self.rows.get(i).and_then(|&s| self.segments.get(s)) {
+        perfect_matching(
+            self.rows.len(),
+            n,
+            |i| match self.rows.get(i) {
+                // An RDN is a candidate only if it holds every type the row names.
+                Some(row) => row
+                    .buckets
+                    .iter()
+                    .fold(u64::MAX, |m, &b| m & dn.rdns_with(b)),
+                None => 0,
+            },
+            |i, j| match self.rows.get(i).and_then(|r| self.segments.get(r.segment)) {
                 Some(Segment::Rdn(r)) => r.matches(dn.norm_rdn(j)),
                 _ => false,
-            }
-        })
+            },
+        )
     }
 
     /// With `**`: Ant-style sequence match against the RDNs in canonical order, or in
@@ -555,6 +753,7 @@ impl PatternSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn toks(s: &str) -> Vec<GTok> {
         s.chars()
@@ -566,37 +765,89 @@ mod tests {
             .collect()
     }
 
+    fn glob(p: &str, text: &str) -> bool {
+        Glob::new(&toks(p)).matches(text)
+    }
+
+    /// Reference matcher: dynamic programming over characters.
+    fn reference(p: &str, text: &str) -> bool {
+        let p: Vec<char> = p.chars().collect();
+        let t: Vec<char> = text.chars().collect();
+        // dp[i][j]: p[..i] matches t[..j]
+        let mut dp = vec![vec![false; t.len() + 1]; p.len() + 1];
+        dp[0][0] = true;
+        for i in 1..=p.len() {
+            for j in 0..=t.len() {
+                dp[i][j] = match p[i - 1] {
+                    '*' => dp[i - 1][j] || (j > 0 && dp[i][j - 1]),
+                    '?' => j > 0 && dp[i - 1][j - 1],
+                    c => j > 0 && t[j - 1] == c && dp[i - 1][j - 1],
+                };
+            }
+        }
+        dp[p.len()][t.len()]
+    }
+
     #[test]
     fn glob_basics() {
-        assert!(glob(&toks("a*b?d"), "axxbcd"));
-        assert!(glob(&toks("*"), ""));
-        assert!(!glob(&toks("?"), ""));
-        assert!(glob(&toks("*é?"), "xxéü"));
-        assert!(!glob(&toks("a*b"), "ac"));
-        assert!(glob(&toks("*a*a*"), "baaab"));
-        assert!(!glob(&toks("*a*a*a*a"), "aaa"));
+        assert!(glob("a*b?d", "axxbcd"));
+        assert!(glob("*", ""));
+        assert!(!glob("?", ""));
+        assert!(glob("*é?", "xxéü"));
+        assert!(!glob("a*b", "ac"));
+        assert!(glob("*a*a*", "baaab"));
+        assert!(!glob("*a*a*a*a", "aaa"));
+        assert!(glob("ab*ba", "aba") == reference("ab*ba", "aba"));
+        assert!(!glob("ab*ba", "aba"));
+        assert!(glob("a?c", "aéc"));
+        assert!(!glob("a?c", "ac"));
+        assert!(glob("*?é", "xé"));
+        assert!(!glob("*?é", "é"));
+    }
+
+    proptest! {
+        #[test]
+        fn glob_agrees_with_reference(p in "[ab?*é]{0,8}", t in "[abé]{0,10}") {
+            prop_assert_eq!(glob(&p, &t), reference(&p, &t), "pattern {:?} text {:?}", p, t);
+        }
     }
 
     #[test]
     fn matching_is_not_greedy() {
         // Row 0 can take column 0 or 1, row 1 only column 0: a greedy choice fails.
         let edges = [[true, true], [true, false]];
-        assert!(perfect_matching(2, 2, |i, j| edges[i][j]));
+        assert!(perfect_matching(2, 2, |_| u64::MAX, |i, j| edges[i][j]));
         let edges = [[true, false], [true, false]];
-        assert!(!perfect_matching(2, 2, |i, j| edges[i][j]));
+        assert!(!perfect_matching(2, 2, |_| u64::MAX, |i, j| edges[i][j]));
+        // Candidates limit the columns tried.
+        let edges = [[true, true], [true, false]];
+        assert!(!perfect_matching(
+            2,
+            2,
+            |i| if i == 0 { 0b01 } else { 0b11 },
+            |i, j| edges[i][j]
+        ));
     }
 
     #[test]
     fn large_matching_agrees_with_small() {
         // A shifted diagonal where a greedy pass would take the wrong column first.
-        let n = 70;
+        let n = 64;
         let edge = |i: usize, j: usize| j == i || j == i + 1;
-        assert!(perfect_matching(n, n, edge));
+        assert!(perfect_matching(n, n, |_| u64::MAX, edge));
         assert!(perfect_matching_large(n, n, edge));
+        let n = 70;
+        assert!(perfect_matching(n, n, |_| u64::MAX, edge));
         let edge =
             |i: usize, j: usize| j == (i + 1) % n || (i == 0 && j == 0) || (i == 1 && j == 0);
-        assert!(perfect_matching_large(n, n, edge));
+        assert!(perfect_matching(n, n, |_| 0, edge));
         let edge = |i: usize, j: usize| j + 1 >= i && i > 1 || (i <= 1 && j == 0);
-        assert!(!perfect_matching_large(n, n, edge));
+        assert!(!perfect_matching(n, n, |_| u64::MAX, edge));
+        assert!(!perfect_matching(
+            n - 1,
+            n,
+            |_| u64::MAX,
+            |i, j| i == 0 && j == 0 || i > 0 && j == 1
+        ));
     }
 }
