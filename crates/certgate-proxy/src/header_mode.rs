@@ -60,14 +60,11 @@ pub fn take_header_cert(snapshot: &Snapshot, headers: &mut HeaderMap, peer: IpAd
         return HeaderCert::Absent;
     };
     // `HeaderName` is lower-case, so this lookup is case-insensitive (RFC 9110).
-    let values: Vec<_> = match headers.remove(&settings.name) {
-        None => return HeaderCert::Absent,
-        Some(first) => {
-            let mut all = vec![first];
-            all.extend(headers.get_all(&settings.name).iter().cloned());
-            all
-        }
-    };
+    let values: Vec<_> = headers.get_all(&settings.name).iter().cloned().collect();
+    if values.is_empty() {
+        return HeaderCert::Absent;
+    }
+    headers.remove(&settings.name);
     if !snapshot.is_trusted_proxy(peer) {
         return HeaderCert::FromUntrustedProxy;
     }
