@@ -569,20 +569,28 @@ fn decode_string(class: u8, tag: u32, data: &[u8]) -> Option<String> {
         20 => Some(data.iter().map(|&b| char::from(b)).collect()),
         // BMPString (UCS-2 big-endian)
         30 => {
-            if data.len() % 2 != 0 {
+            let units = data.chunks_exact(2);
+            if !units.remainder().is_empty() {
                 return None;
             }
-            data.chunks_exact(2)
-                .map(|p| char::from_u32(u32::from(u16::from_be_bytes([p[0], p[1]]))))
+            units
+                .map(|p| match *p {
+                    [a, b] => char::from_u32(u32::from(u16::from_be_bytes([a, b]))),
+                    _ => None,
+                })
                 .collect()
         }
         // UniversalString (UCS-4 big-endian)
         28 => {
-            if data.len() % 4 != 0 {
+            let units = data.chunks_exact(4);
+            if !units.remainder().is_empty() {
                 return None;
             }
-            data.chunks_exact(4)
-                .map(|q| char::from_u32(u32::from_be_bytes([q[0], q[1], q[2], q[3]])))
+            units
+                .map(|q| match *q {
+                    [a, b, c, d] => char::from_u32(u32::from_be_bytes([a, b, c, d])),
+                    _ => None,
+                })
                 .collect()
         }
         _ => None,
@@ -898,8 +906,7 @@ impl Lexer<'_> {
         // Consecutive `\XX` escapes form one UTF-8 byte sequence.
         let mut bytes: Vec<u8> = Vec::new();
         let mut bytes_start = 0usize;
-        loop {
-            let Some(c) = self.peek() else { break };
+        while let Some(c) = self.peek() {
             if c != '\\' {
                 flush_bytes(&mut bytes, bytes_start, &mut out)?;
             }
