@@ -9,11 +9,19 @@
 //! itself, whereas SPEC §5 says an expired trusted certificate validates nothing. The
 //! anchors are therefore kept sorted by notAfter, latest first: the anchors still valid at
 //! `now` are a prefix of that list, found by one binary search, so the common case (no
-//! expired anchor) costs nothing extra and needs no allocation.
+//! expired anchor) costs nothing extra.
+//!
+//! webpki looks for an issuer by comparing the name of every anchor it is given, which
+//! with 1000 anchors costs about as much as a signature check. Large anchor sets are
+//! therefore indexed by subject: the judge reads the issuer names of the presented
+//! certificates (a few DER headers, no full parse) and hands webpki only the anchors
+//! that could issue one of them. webpki still does every check; the index only narrows
+//! the search, and anything it cannot read falls back to the full list.
 
+use std::collections::HashMap;
 use std::fmt;
 
-use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, TrustAnchor, UnixTime};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, Der, TrustAnchor, UnixTime};
 use webpki::{
     CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, OwnedCertRevocationList,
     RevocationCheckDepth, RevocationOptionsBuilder, UnknownStatusPolicy,
@@ -98,8 +106,14 @@ pub struct Judge {
     anchors: Vec<TrustAnchor<'static>>,
     /// `not_after[i]` is the notAfter (Unix seconds) of `anchors[i]`; non-increasing.
     not_after: Vec<i64>,
+    /// Subject (DER content of the Name) → indices into `anchors`, ascending. Built only
+    /// for sets larger than [`INDEX_THRESHOLD`].
+    by_subject: Option<HashMap<Box<[u8]>, Vec<usize>>>,
     crls: Vec<CertRevocationList<'static>>,
 }
+
+/// Below this many anchors webpki's own linear scan is cheaper than the index lookup.
+const INDEX_THRESHOLD: usize = 16;
 
 impl fmt::Debug for Judge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -130,7 +144,17 @@ impl Judge {
         }
         // Latest notAfter first; stable, so equal dates keep the order given.
         compiled.sort_by_key(|(not_after, _)| std::cmp::Reverse(*not_after));
-        let (not_after, anchors) = compiled.into_iter().unzip();
+        let (not_after, anchors): (Vec<i64>, Vec<TrustAnchor<'static>>) =
+            compiled.into_iter().unzip();
+        let by_subject = (anchors.len() > INDEX_THRESHOLD).then(|| {
+            let mut map: HashMap<Box<[u8]>, Vec<usize>> = HashMap::new();
+            for (i, anchor) in anchors.iter().enumerate() {
+                map.entry(Box::from(anchor.subject.as_ref()))
+                    .or_default()
+                    .push(i);
+            }
+            map
+        });
 
         let crls = crls
             .iter()
@@ -147,6 +171,7 @@ impl Judge {
         Ok(Judge {
             anchors,
             not_after,
+            by_subject,
             crls,
         })
     }
@@ -190,7 +215,9 @@ impl Judge {
             return Verdict::Denied(DenyReason::Malformed);
         };
         let valid = self.anchors_valid_at(now);
-        let anchors = self.anchors.get(..valid).unwrap_or_default();
+        let all_valid = self.anchors.get(..valid).unwrap_or_default();
+        let candidates = self.candidate_anchors(leaf, intermediates, valid);
+        let anchors = candidates.as_deref().unwrap_or(all_valid);
 
         let crl_refs: Vec<&CertRevocationList<'static>>;
         let revocation = if self.crls.is_empty() {
@@ -221,6 +248,97 @@ impl Judge {
             Err(e) => Verdict::Denied(deny_reason(&e)),
         }
     }
+}
+
+impl Judge {
+    /// The anchors (valid at `now`: index `< valid`) whose subject is the issuer of the
+    /// leaf or of an intermediate, borrowed, without duplicates. `None` when there is no
+    /// index or a certificate's issuer cannot be read: then every valid anchor is used.
+    fn candidate_anchors<'s>(
+        &'s self,
+        leaf: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        valid: usize,
+    ) -> Option<Vec<TrustAnchor<'s>>> {
+        let index = self.by_subject.as_ref()?;
+        let mut picked: Vec<usize> = Vec::new();
+        for cert in std::iter::once(leaf).chain(intermediates) {
+            let issuer = issuer_name(cert)?;
+            for &i in index.get(issuer).map(Vec::as_slice).unwrap_or_default() {
+                if i < valid && !picked.contains(&i) {
+                    picked.push(i);
+                }
+            }
+        }
+        Some(
+            picked
+                .into_iter()
+                .filter_map(|i| self.anchors.get(i))
+                .map(|anchor| TrustAnchor {
+                    subject: Der::from_slice(anchor.subject.as_ref()),
+                    subject_public_key_info: Der::from_slice(
+                        anchor.subject_public_key_info.as_ref(),
+                    ),
+                    name_constraints: anchor
+                        .name_constraints
+                        .as_ref()
+                        .map(|nc| Der::from_slice(nc.as_ref())),
+                })
+                .collect(),
+        )
+    }
+}
+
+/// The DER content of a certificate's issuer Name (what webpki compares with an
+/// anchor's subject), read from the TLV headers only. `None` if the DER is not shaped
+/// like a certificate.
+fn issuer_name(cert: &[u8]) -> Option<&[u8]> {
+    const SEQUENCE: u8 = 0x30;
+    const INTEGER: u8 = 0x02;
+    const VERSION: u8 = 0xa0; // [0] EXPLICIT, optional
+    let (SEQUENCE, certificate, _) = der_tlv(cert)? else {
+        return None;
+    };
+    let (SEQUENCE, tbs, _) = der_tlv(certificate)? else {
+        return None;
+    };
+    let (tag, _, after_first) = der_tlv(tbs)?;
+    let serial_and_on = if tag == VERSION { after_first } else { tbs };
+    let (INTEGER, _, rest) = der_tlv(serial_and_on)? else {
+        return None;
+    };
+    let (SEQUENCE, _, rest) = der_tlv(rest)? else {
+        return None;
+    };
+    let (SEQUENCE, issuer, _) = der_tlv(rest)? else {
+        return None;
+    };
+    Some(issuer)
+}
+
+/// Splits one DER TLV off `input`: (tag, content, rest). Low tag numbers and definite
+/// lengths only, as DER certificates use.
+fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    if tag & 0x1f == 0x1f {
+        return None;
+    }
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let count = usize::from(first & 0x7f);
+        if count == 0 || count > 4 {
+            return None;
+        }
+        let (bytes, rest) = rest.split_at_checked(count)?;
+        let len = bytes
+            .iter()
+            .fold(0usize, |len, &b| (len << 8) | usize::from(b));
+        (len, rest)
+    };
+    let (content, rest) = rest.split_at_checked(len)?;
+    Some((tag, content, rest))
 }
 
 /// Maps a webpki error to the reason reported in logs and metrics.

@@ -555,3 +555,112 @@ fn a_ca_certificate_presented_as_the_leaf_is_untrusted() {
     let judge = judge(&[&root], &[]);
     assert_eq!(judge.verify(&inter.der, &[], now()), DENIED_UNTRUSTED);
 }
+
+/// 40 decoy anchors (enough for the judge to index anchors by subject) sharing one key.
+fn decoys(count: usize) -> Vec<CertificateDer<'static>> {
+    let key = KeyPair::generate().unwrap();
+    (0..count)
+        .map(|i| {
+            ca_params(
+                &format!("Decoy CA {i:04}"),
+                now_dt() - Duration::days(1),
+                now_dt() + Duration::days(3650),
+            )
+            .self_signed(&key)
+            .unwrap()
+            .der()
+            .clone()
+        })
+        .collect()
+}
+
+#[test]
+fn large_anchor_set_finds_the_anchor_behind_an_intermediate() {
+    let root = root_ca("Root");
+    let inter = sub_ca(&root, "Intermediate", 7, now_dt() + Duration::days(1000));
+    let mut anchors = decoys(40);
+    anchors.insert(20, root.der.clone());
+    let judge = Judge::new(&anchors, &[fresh_crl(&root, &[0x99])]).unwrap();
+    let leaf = client(&inter);
+    assert_eq!(
+        judge.verify(&leaf, &[inter.der.clone()], now()),
+        Verdict::Trusted
+    );
+    assert_eq!(judge.verify(&leaf, &[], now()), DENIED_UNTRUSTED);
+    // A garbage intermediate next to the real one does not hide the path.
+    let junk = CertificateDer::from(b"junk".to_vec());
+    assert_eq!(
+        judge.verify(&leaf, &[junk, inter.der.clone()], now()),
+        Verdict::Trusted
+    );
+}
+
+#[test]
+fn large_anchor_set_with_two_anchors_of_the_same_name() {
+    // Same subject, different keys: the judge must offer both to webpki.
+    let decoy_same_name = root_ca("Shared Name");
+    let real = root_ca("Shared Name");
+    let mut anchors = decoys(40);
+    anchors.push(decoy_same_name.der.clone());
+    anchors.push(real.der.clone());
+    let judge = Judge::new(&anchors, &[]).unwrap();
+    assert_eq!(judge.verify(&client(&real), &[], now()), Verdict::Trusted);
+    assert_eq!(
+        judge.verify(&client(&decoy_same_name), &[], now()),
+        Verdict::Trusted
+    );
+}
+
+#[test]
+fn large_anchor_set_still_drops_expired_anchors() {
+    let old = root_ca_valid(
+        "Old Root",
+        now_dt() - Duration::days(3650),
+        now_dt() - Duration::days(1),
+    );
+    let leaf = leaf(
+        &old,
+        LeafSpec {
+            not_before: now_dt() - Duration::days(10),
+            ..LeafSpec::default()
+        },
+    );
+    let mut anchors = decoys(40);
+    anchors.push(old.der.clone());
+    let judge = Judge::new(&anchors, &[]).unwrap();
+    assert_eq!(judge.anchors_valid_at(now()), 40);
+    assert_eq!(judge.verify(&leaf, &[], now()), DENIED_UNTRUSTED);
+    let before = now_dt() - Duration::days(2);
+    assert_eq!(judge.verify(&leaf, &[], at(before)), Verdict::Trusted);
+}
+
+#[test]
+fn large_anchor_set_revocation_and_dates_still_apply() {
+    let root = root_ca("Root");
+    let mut anchors = decoys(40);
+    anchors.push(root.der.clone());
+    let judge = Judge::new(&anchors, &[fresh_crl(&root, &[0xdead])]).unwrap();
+    let revoked = leaf(
+        &root,
+        LeafSpec {
+            serial: 0xdead,
+            ..LeafSpec::default()
+        },
+    );
+    assert_eq!(
+        judge.verify(&revoked, &[], now()),
+        Verdict::Denied(DenyReason::Revoked)
+    );
+    let expired = leaf(
+        &root,
+        LeafSpec {
+            not_before: now_dt() - Duration::days(9),
+            not_after: now_dt() - Duration::days(1),
+            ..LeafSpec::default()
+        },
+    );
+    assert_eq!(
+        judge.verify(&expired, &[], now()),
+        Verdict::Denied(DenyReason::Expired)
+    );
+}
