@@ -165,7 +165,7 @@ fn leaf_via_an_intermediate_that_is_sent() {
     let judge = judge(&[&root], &[]);
     let leaf = client(&inter);
     assert_eq!(
-        judge.verify(&leaf, &[inter.der.clone()], now()),
+        judge.verify(&leaf, std::slice::from_ref(&inter.der), now()),
         Verdict::Trusted
     );
 }
@@ -282,7 +282,7 @@ fn expired_intermediate_is_expired() {
     let judge = judge(&[&root], &[]);
     let leaf = client(&inter);
     assert_eq!(
-        judge.verify(&leaf, &[inter.der.clone()], now()),
+        judge.verify(&leaf, std::slice::from_ref(&inter.der), now()),
         Verdict::Denied(DenyReason::Expired)
     );
 }
@@ -326,7 +326,7 @@ fn revoked_intermediate_revokes_its_leaves() {
     let leaf = client(&inter);
     let judge = judge(&[&root], &[fresh_crl(&root, &[0x77])]);
     assert_eq!(
-        judge.verify(&leaf, &[inter.der.clone()], now()),
+        judge.verify(&leaf, std::slice::from_ref(&inter.der), now()),
         Verdict::Denied(DenyReason::Revoked)
     );
 }
@@ -503,7 +503,7 @@ fn unusable_anchor_and_crl_are_errors_naming_their_index() {
     assert!(err.to_string().starts_with("trust anchor 1 is unusable: "));
 
     let err = Judge::new(
-        &[root.der.clone()],
+        std::slice::from_ref(&root.der),
         &[CertificateRevocationListDer::from(b"nope".to_vec())],
     )
     .unwrap_err();
@@ -583,7 +583,7 @@ fn large_anchor_set_finds_the_anchor_behind_an_intermediate() {
     let judge = Judge::new(&anchors, &[fresh_crl(&root, &[0x99])]).unwrap();
     let leaf = client(&inter);
     assert_eq!(
-        judge.verify(&leaf, &[inter.der.clone()], now()),
+        judge.verify(&leaf, std::slice::from_ref(&inter.der), now()),
         Verdict::Trusted
     );
     assert_eq!(judge.verify(&leaf, &[], now()), DENIED_UNTRUSTED);
