@@ -58,6 +58,9 @@ PROXY_CPU = os.environ.get("BENCH_PROXY_CPU", "0")
 CLIENT_CPU = os.environ.get("BENCH_CLIENT_CPU", "1")
 LOADGEN_THREADS = env_int("BENCH_LOADGEN_THREADS", 1)
 PORT_BASE = env_int("BENCH_PORT_BASE", 28000)
+# The load generator skips the server certificate checks unless BENCH_VERIFY_SERVER=1
+# (curl checks them in the smoke stage); see docs/BENCHMARKS.md.
+VERIFY_SERVER = os.environ.get("BENCH_VERIFY_SERVER", "0") == "1"
 MAX_SECONDS = env_float("BENCH_MAX_SECONDS", 1140)
 ALL_SCENARIOS = ["ka-h1", "hs-ecdsa", "hs-rsa", "ca1000-hs", "ca1000-ka", "header", "h2", "mem"]
 SCENARIOS = os.environ.get("BENCH_SCENARIOS", " ".join(ALL_SCENARIOS)).split()
@@ -475,14 +478,18 @@ class Bench:
 
     # -- scenarios
 
+    def tls_args(self, alg):
+        args = ["--cacert", os.path.join(self.pki, alg, "server-root.pem"),
+                "--cert", os.path.join(self.pki, alg, "client.pem"),
+                "--key", os.path.join(self.pki, alg, "client.key")]
+        return args if VERIFY_SERVER else args + ["--no-verify-server"]
+
     def loadgen_argv(self, scen_args, ep):
         alg = endpoint_alg(ep)
         argv = [LOADGEN, endpoint_url(ep), "--duration", str(DURATION), "--warmup", str(WARMUP),
                 "--threads", str(LOADGEN_THREADS)]
         if endpoint_url(ep).startswith("https"):
-            argv += ["--cacert", os.path.join(self.pki, alg, "server-root.pem"),
-                     "--cert", os.path.join(self.pki, alg, "client.pem"),
-                     "--key", os.path.join(self.pki, alg, "client.key")]
+            argv += self.tls_args(alg)
         for a in scen_args:
             argv.append(a.replace("@HEADER_FILE@", f"{HEADER_NAME}:{self.header_file}"))
         return ["taskset", "-c", CLIENT_CPU] + argv
@@ -559,10 +566,7 @@ class Bench:
             alg = endpoint_alg(ep)
             argv = ["taskset", "-c", CLIENT_CPU, LOADGEN, endpoint_url(ep), "--hold", str(HOLD),
                     "--duration", str(HOLD_SECONDS), "--connections", "64", "--ready-file", ready,
-                    "--threads", str(LOADGEN_THREADS),
-                    "--cacert", os.path.join(self.pki, alg, "server-root.pem"),
-                    "--cert", os.path.join(self.pki, alg, "client.pem"),
-                    "--key", os.path.join(self.pki, alg, "client.key")]
+                    "--threads", str(LOADGEN_THREADS)] + self.tls_args(alg)
             self.note_command(argv, f"mem {label}")
             time.sleep(1)
             before = rss_kb(pids)
@@ -609,7 +613,7 @@ class Bench:
                      "openssl": out(["openssl", "version"]), "kernel": os.uname().release,
                      "cpus": os.cpu_count(), "duration_s": DURATION, "warmup_s": WARMUP, "reps": REPS,
                      "hold": HOLD, "proxy_cpu_list": PROXY_CPU, "client_cpu_list": CLIENT_CPU,
-                     "loadgen_threads": LOADGEN_THREADS, "scenarios": SCENARIOS, "proxies": PROXIES})
+                     "loadgen_threads": LOADGEN_THREADS, "verify_server": VERIFY_SERVER, "scenarios": SCENARIOS, "proxies": PROXIES})
 
     def run(self):
         self.log(f"results in {self.run_dir}")
@@ -681,6 +685,13 @@ def fmt(x, nd=2):
     return "-" if x is None else f"{x:.{nd}f}"
 
 
+def cost_us(r):
+    """Proxy CPU microseconds per request: comparable even when the proxy was not saturated."""
+    if r.get("proxy_cpu") is None or not r.get("rps"):
+        return None
+    return r["proxy_cpu"] / r["rps"] * 1e6
+
+
 def summarize(path):
     recs = []
     with open(path) as f:
@@ -706,7 +717,7 @@ def summarize(path):
       f"and upstream on CPU {meta.get('client_cpu_list')}; {meta.get('nginx')}; {meta.get('haproxy')}")
     w("")
     hdr = (f"{'scenario':10s} {'target':14s} {'req/s':>10s} {'p50 ms':>8s} {'p99 ms':>8s} {'errors':>7s} "
-           f"{'proxy cpu':>9s} {'client cpu':>10s} {'upstr cpu':>9s} {'runs':>4s}")
+           f"{'proxy cpu':>9s} {'us cpu/req':>10s} {'client cpu':>10s} {'upstr cpu':>9s} {'runs':>4s}")
     if smoke:
         w("Smoke checks (HTTP status of one curl request; 000 = TLS/connection failure)")
         for r in smoke:
@@ -725,6 +736,7 @@ def summarize(path):
         w(f"{scen:10s} {target:14s} {fmt(median([r['rps'] for r in rs]), 1):>10s} "
           f"{fmt(median([r['p50_ms'] for r in rs]), 3):>8s} {fmt(median([r['p99_ms'] for r in rs]), 3):>8s} "
           f"{sum(r['errors'] for r in rs):>7d} {fmt(median([r.get('proxy_cpu') for r in rs])):>9s} "
+          f"{fmt(median([cost_us(r) for r in rs]), 1):>10s} "
           f"{fmt(median([r.get('client_cpu') for r in rs])):>10s} {fmt(median([r.get('upstream_cpu') for r in rs])):>9s} "
           f"{len(rs):>4d}")
     w("")
@@ -745,6 +757,13 @@ def summarize(path):
             verdict = f"  target {goal}: {'MET' if ok else 'NOT MET'}"
             verdicts.append((name, ok))
         w(f"  {name:40s} {' '.join(f'{x:.2f}' for x in ratios):40s} median {m:.2f}{verdict}")
+        if metric == "rps":
+            ca = {r["rep"]: cost_us(r) for r in loads if r["scenario"] == scen and r["target"] == num}
+            cb = {r["rep"]: cost_us(r) for r in loads if r["scenario"] == scen and r["target"] == den}
+            eff = [cb[k] / ca[k] for k in reps if ca.get(k) and cb.get(k)]
+            if eff:
+                w(f"  {'':4s}{'CPU efficiency (' + den + ' us/req / ' + num + ' us/req)':36s} "
+                  f"{' '.join(f'{x:.2f}' for x in eff):40s} median {median(eff):.2f}")
     if mems:
         w("")
         w(f"Memory: RSS of each proxy holding {meta.get('hold')} idle mTLS connections (one request each)")

@@ -15,6 +15,7 @@
 //! p99_ms, ...}`.
 
 mod hist;
+mod raw;
 mod tls;
 
 use std::collections::BTreeMap;
@@ -51,6 +52,15 @@ enum Mode {
     Handshake,
 }
 
+/// Which HTTP/1.1 client the keep-alive mode uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Client {
+    /// The minimal built-in client (bench/loadgen/src/raw.rs): cheapest per request.
+    Raw,
+    /// hyper's client connection.
+    Hyper,
+}
+
 /// Command line.
 #[derive(Debug, Parser)]
 #[command(
@@ -84,9 +94,14 @@ struct Args {
     /// Client private key (PEM).
     #[arg(long)]
     key: Option<PathBuf>,
-    /// CA certificate(s) that sign the server certificate (PEM); required for https.
+    /// CA certificate(s) that sign the server certificate (PEM); required for https
+    /// unless --no-verify-server.
     #[arg(long)]
     cacert: Option<PathBuf>,
+    /// Do not check the server's certificate (saves the client the chain verification,
+    /// which otherwise costs it about as much as the server's side of a full handshake).
+    #[arg(long)]
+    no_verify_server: bool,
     /// TLS server name to send and verify.
     #[arg(long, default_value = "localhost")]
     sni: String,
@@ -115,6 +130,9 @@ struct Args {
     /// Status counted as success; any other status counts as an error.
     #[arg(long, default_value_t = 200)]
     expect_status: u16,
+    /// HTTP/1.1 client of the keep-alive mode (HTTP/2 and handshake mode use hyper).
+    #[arg(long, value_enum, default_value = "raw")]
+    client: Client,
 }
 
 /// Where to connect and what to ask.
@@ -128,6 +146,8 @@ struct Target {
     tls: Option<(TlsConnector, ServerName<'static>)>,
     http2: bool,
     headers: HeaderMap,
+    /// The whole HTTP/1.1 keep-alive request, serialised once (raw client).
+    raw_request: Vec<u8>,
     timeout: Duration,
     expect_status: u16,
 }
@@ -228,14 +248,11 @@ fn build_target(args: &Args, resumption: bool) -> anyhow::Result<Target> {
         .path_and_query()
         .map_or("/".to_string(), |p| p.as_str().to_string());
     let tls = if tls_on {
-        let cacert = args
-            .cacert
-            .as_deref()
-            .ok_or_else(|| anyhow!("https needs --cacert"))?;
         let cfg = tls::client_config(&tls::TlsOptions {
             cert: args.cert.as_deref(),
             key: args.key.as_deref(),
-            cacert,
+            cacert: args.cacert.as_deref(),
+            no_verify_server: args.no_verify_server,
             http2: args.http2,
             resumption,
             kx: args.kx,
@@ -245,6 +262,15 @@ fn build_target(args: &Args, resumption: bool) -> anyhow::Result<Target> {
     } else {
         None
     };
+    let headers = parse_headers(args)?;
+    let mut raw_request = format!("GET {path} HTTP/1.1\r\nhost: {authority}\r\n").into_bytes();
+    for (k, v) in &headers {
+        raw_request.extend_from_slice(k.as_str().as_bytes());
+        raw_request.extend_from_slice(b": ");
+        raw_request.extend_from_slice(v.as_bytes());
+        raw_request.extend_from_slice(b"\r\n");
+    }
+    raw_request.extend_from_slice(b"\r\n");
     Ok(Target {
         host,
         port,
@@ -253,7 +279,8 @@ fn build_target(args: &Args, resumption: bool) -> anyhow::Result<Target> {
         uri_abs: uri,
         tls,
         http2: args.http2,
-        headers: parse_headers(args)?,
+        headers,
+        raw_request,
         timeout: Duration::from_secs_f64(args.timeout),
         expect_status: args.expect_status,
     })
@@ -287,14 +314,38 @@ where
     Ok((sender, closed))
 }
 
-/// Opens a TCP (and TLS) connection and an HTTP connection over it.
-async fn connect(t: &Target) -> anyhow::Result<Conn> {
+async fn connect_tcp(t: &Target) -> anyhow::Result<TcpStream> {
     let tcp = TcpStream::connect((t.host.as_str(), t.port))
         .await
         .context("connect")?;
     tcp.set_nodelay(true).context("TCP_NODELAY")?;
+    Ok(tcp)
+}
+
+/// TCP connect and TLS handshake; also says whether the session was resumed.
+async fn connect_tls(
+    t: &Target,
+    connector: &TlsConnector,
+    name: &ServerName<'static>,
+) -> anyhow::Result<(tokio_rustls::client::TlsStream<TcpStream>, bool)> {
+    let tcp = connect_tcp(t).await?;
+    let stream = connector
+        .connect(name.clone(), tcp)
+        .await
+        .context("TLS handshake")?;
+    let (_, conn) = stream.get_ref();
+    let resumed = tls::was_resumed(conn);
+    if t.http2 && !tls::negotiated_h2(conn) {
+        bail!("the server did not negotiate h2 (ALPN)");
+    }
+    Ok((stream, resumed))
+}
+
+/// Opens a TCP (and TLS) connection and a hyper HTTP connection over it.
+async fn connect(t: &Target) -> anyhow::Result<Conn> {
     match &t.tls {
         None => {
+            let tcp = connect_tcp(t).await?;
             let (sender, closed) = http_handshake(tcp, t.http2).await?;
             Ok(Conn {
                 sender,
@@ -303,15 +354,7 @@ async fn connect(t: &Target) -> anyhow::Result<Conn> {
             })
         }
         Some((connector, name)) => {
-            let stream = connector
-                .connect(name.clone(), tcp)
-                .await
-                .context("TLS handshake")?;
-            let (_, conn) = stream.get_ref();
-            let resumed = tls::was_resumed(conn);
-            if t.http2 && !tls::negotiated_h2(conn) {
-                bail!("the server did not negotiate h2 (ALPN)");
-            }
+            let (stream, resumed) = connect_tls(t, connector, name).await?;
             let (sender, closed) = http_handshake(stream, t.http2).await?;
             Ok(Conn {
                 sender,
@@ -320,6 +363,84 @@ async fn connect(t: &Target) -> anyhow::Result<Conn> {
             })
         }
     }
+}
+
+/// Requests back to back on one raw HTTP/1.1 connection until `end`, an error or a close.
+async fn raw_loop<S>(t: &Target, io: S, measure: Instant, end: Instant, stats: &mut Stats)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut conn = raw::RawConn::new(io);
+    while Instant::now() < end {
+        let started = Instant::now();
+        let res = tokio::time::timeout(t.timeout, conn.request(&t.raw_request))
+            .await
+            .unwrap_or_else(|_| Err(anyhow!("timeout")));
+        let done = Instant::now();
+        let counted = started >= measure && done <= end;
+        match res {
+            Ok(r) if r.status == t.expect_status => {
+                if counted {
+                    stats.requests += 1;
+                    stats.hist.record(elapsed_us(started));
+                }
+                if r.close {
+                    return;
+                }
+            }
+            Ok(r) => {
+                if counted {
+                    stats.error(&anyhow!("status {}", r.status));
+                }
+                if r.close {
+                    return;
+                }
+            }
+            Err(e) => {
+                if counted {
+                    stats.error(&e);
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// A keep-alive worker on the raw HTTP/1.1 client: one connection, reconnecting after
+/// errors.
+async fn raw_worker(t: Arc<Target>, measure: Instant, end: Instant) -> Stats {
+    let mut stats = Stats::default();
+    while Instant::now() < end {
+        let opened = tokio::time::timeout(t.timeout, async {
+            match &t.tls {
+                None => Ok((None, Some(connect_tcp(&t).await?), false)),
+                Some((connector, name)) => {
+                    let (s, resumed) = connect_tls(&t, connector, name).await?;
+                    Ok::<_, anyhow::Error>((Some(s), None, resumed))
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| Err(anyhow!("connect timeout")));
+        match opened {
+            Ok((tls_stream, tcp, resumed)) => {
+                stats.handshakes += 1;
+                stats.resumed += u64::from(resumed);
+                if let Some(s) = tls_stream {
+                    raw_loop(&t, s, measure, end, &mut stats).await;
+                } else if let Some(s) = tcp {
+                    raw_loop(&t, s, measure, end, &mut stats).await;
+                }
+            }
+            Err(e) => {
+                if Instant::now() >= measure {
+                    stats.error(&e);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    stats
 }
 
 fn build_request(t: &Target, close: bool) -> anyhow::Result<Request<Empty<Bytes>>> {
@@ -522,6 +643,9 @@ async fn run_load(args: &Args) -> anyhow::Result<serde_json::Value> {
     for _ in 0..args.connections {
         let t = t.clone();
         handles.push(match args.mode {
+            Mode::Keepalive if !args.http2 && args.client == Client::Raw => {
+                tokio::spawn(raw_worker(t, measure, end))
+            }
             Mode::Keepalive => tokio::spawn(keepalive_worker(t, args.streams, measure, end)),
             Mode::Handshake => tokio::spawn(handshake_worker(t, measure, end)),
         });
@@ -555,6 +679,7 @@ async fn run_load(args: &Args) -> anyhow::Result<serde_json::Value> {
         "http2": args.http2,
         "connections": args.connections,
         "streams": if args.http2 { args.streams } else { 1 },
+        "client": if args.mode == Mode::Keepalive && !args.http2 && args.client == Client::Raw { "raw" } else { "hyper" },
         "handshakes": total.handshakes,
         "resumed": total.resumed,
         "client_cpu": client_cpu.map(|c| (c * 1000.0).round() / 1000.0),
