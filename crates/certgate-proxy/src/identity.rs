@@ -6,7 +6,7 @@
 //! one belongs to a header value (cached by value and trust generation).
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use certgate_pki::{CertificateInfo, DenyReason as PkiDeny, Verdict as PkiVerdict};
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -226,13 +226,4 @@ fn map_deny(reason: PkiDeny, source: CertSource) -> DenialReason {
         PkiDeny::Revoked => DenialReason::Revoked,
         PkiDeny::Malformed => not_parsed(source),
     }
-}
-
-/// Seconds since the epoch, for log lines.
-#[allow(dead_code)]
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

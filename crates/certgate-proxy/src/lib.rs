@@ -20,6 +20,8 @@
 //! - [`upstream`]: the pooled upstream client and the request rewrite;
 //! - `tls` (all rustls-specific code), `server` (accept loop, connections), `telemetry`.
 
+#![warn(missing_docs)]
+
 pub mod echo;
 pub mod evaluate;
 pub mod header_mode;

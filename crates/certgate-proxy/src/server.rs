@@ -231,7 +231,8 @@ async fn run_connection(
             {
                 telemetry::record_denial(reason, "");
                 tracing::info!(%peer, reason = reason.as_str(), "client certificate refused after the handshake; closing");
-                let _ = tls.shutdown().await;
+                let grace = shared.settings.header_read_timeout;
+                let _ = tokio::time::timeout(grace, tls.shutdown()).await;
                 return;
             }
         }
