@@ -72,4 +72,4 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-timeout --signal=TERM --kill-after=30 "${BENCH_TIMEOUT:-1260}" python3 "$here/lib/bench.py"
+timeout --signal=TERM --kill-after=30 "${BENCH_TIMEOUT:-1170}" python3 "$here/lib/bench.py"

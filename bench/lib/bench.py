@@ -61,7 +61,7 @@ PORT_BASE = env_int("BENCH_PORT_BASE", 28000)
 # The load generator skips the server certificate checks unless BENCH_VERIFY_SERVER=1
 # (curl checks them in the smoke stage); see docs/BENCHMARKS.md.
 VERIFY_SERVER = os.environ.get("BENCH_VERIFY_SERVER", "0") == "1"
-MAX_SECONDS = env_float("BENCH_MAX_SECONDS", 1140)
+MAX_SECONDS = env_float("BENCH_MAX_SECONDS", 1080)
 ALL_SCENARIOS = ["ka-h1", "hs-ecdsa", "hs-rsa", "ca1000-hs", "ca1000-ka", "header", "h2", "mem"]
 SCENARIOS = os.environ.get("BENCH_SCENARIOS", " ".join(ALL_SCENARIOS)).split()
 PROXIES = os.environ.get("BENCH_TARGETS", "nginx haproxy certgate").split()
@@ -782,6 +782,11 @@ def summarize(path):
             w(f"  certgate/nginx per connection {m:.2f}  target <= 1.0: {'MET' if ok else 'NOT MET'}")
         if per.get("certgate") is not None and per.get("haproxy"):
             w(f"  certgate/haproxy per connection {per['certgate'] / per['haproxy']:.2f}")
+    las = [r.get("loadavg_before") for r in loads if r.get("loadavg_before") is not None]
+    if las:
+        w("")
+        w(f"1-minute load average before the runs: median {median(las):.2f}, max {max(las):.2f} "
+          "(the harness itself keeps it near 2; more means other work shared the CPUs)")
     low = sorted({(r["scenario"], r["target"]) for r in loads if (r.get("proxy_cpu") or 0) < 0.9})
     if low:
         w("")
