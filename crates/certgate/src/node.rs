@@ -231,6 +231,11 @@ pub async fn start(cfg: &Config) -> anyhow::Result<RunningNode> {
         let mut changes = store.subscribe();
         tokio::spawn(async move {
             while changes.changed().await.is_ok() {
+                let generation = *changes.borrow_and_update();
+                // The admin API already reloaded for its own writes; skip what is applied.
+                if r.runtime.snapshot().config_generation >= generation {
+                    continue;
+                }
                 r.reload().await;
             }
         });
