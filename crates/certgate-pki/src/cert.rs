@@ -98,10 +98,14 @@ impl CertificateInfo {
             Ok(None) => Vec::new(),
             Err(e) => return Err(CertError::Der(e.to_string())),
         };
+        let subject = Dn::try_from_x509_name(x509.subject())
+            .map_err(|e| CertError::Der(format!("subject: {e}")))?;
+        let issuer = Dn::try_from_x509_name(x509.issuer())
+            .map_err(|e| CertError::Der(format!("issuer: {e}")))?;
         Ok(CertificateInfo {
             der: CertificateDer::from(der.to_vec()),
-            subject: Dn::from_x509_name(x509.subject()),
-            issuer: Dn::from_x509_name(x509.issuer()),
+            subject,
+            issuer,
             serial_hex: serial_hex(x509.raw_serial()),
             fingerprint_sha256: fingerprint_sha256(der),
             not_before: x509.validity().not_before.to_datetime(),

@@ -269,42 +269,65 @@ impl Dn {
     /// The DN of an X.509 `Name` parsed by x509-parser (a certificate's subject or issuer).
     /// String values are decoded to text; a value of any other ASN.1 type, or a string
     /// whose bytes are invalid for its type, becomes `#` + hex of its DER.
+    ///
+    /// An attribute type OID that has no dotted form (empty, truncated, or an arc over 128
+    /// bits) is kept as x509-parser renders it, which does not parse back as a DN string;
+    /// [`Dn::try_from_x509_name`] refuses such names instead.
     pub fn from_x509_name(name: &X509Name<'_>) -> Dn {
-        let mut rdns: Vec<Rdn> = name
-            .iter()
-            .map(|rdn| Rdn {
-                attributes: rdn
-                    .iter()
-                    .map(|atv| {
-                        let attr_type = AttributeType::from_oid(&atv.attr_type().to_id_string());
-                        let v = atv.attr_value();
-                        let hdr = &v.header;
-                        let raw_tag = hdr.raw_tag();
-                        let (value, is_hex) =
-                            match decode_string(hdr.class() as u8, hdr.tag().0, v.data) {
-                                Some(s) if !hdr.constructed() => (s, false),
-                                _ => {
-                                    let der = encode_tlv(
-                                        raw_tag,
-                                        hdr.class() as u8,
-                                        hdr.constructed(),
-                                        hdr.tag().0,
-                                        v.data,
-                                    );
-                                    (hex_value(&der), true)
-                                }
-                            };
-                        Attribute {
-                            attr_type,
-                            value,
-                            is_hex,
-                        }
-                    })
-                    .collect(),
+        Dn::build(name, |oid| {
+            Ok(oid_to_dotted(oid.as_bytes()).unwrap_or_else(|| oid.to_id_string()))
+        })
+        .unwrap_or_default()
+    }
+
+    /// Like [`Dn::from_x509_name`], but an attribute type OID without a dotted form is an
+    /// error. Certificates are parsed with this one.
+    pub fn try_from_x509_name(name: &X509Name<'_>) -> Result<Dn, DnDerError> {
+        Dn::build(name, |oid| {
+            oid_to_dotted(oid.as_bytes()).ok_or_else(|| {
+                DnDerError(format!(
+                    "attribute type OID {} has no dotted form",
+                    hex::encode(oid.as_bytes())
+                ))
             })
-            .collect();
+        })
+    }
+
+    fn build(
+        name: &X509Name<'_>,
+        dotted: impl Fn(&x509_parser::der_parser::oid::Oid<'_>) -> Result<String, DnDerError>,
+    ) -> Result<Dn, DnDerError> {
+        let mut rdns = Vec::new();
+        for rdn in name.iter() {
+            let mut attributes = Vec::new();
+            for atv in rdn.iter() {
+                let attr_type = AttributeType::from_oid(&dotted(atv.attr_type())?);
+                let v = atv.attr_value();
+                let hdr = &v.header;
+                let class = hdr.class() as u8;
+                let (value, is_hex) = match decode_string(class, hdr.tag().0, v.data) {
+                    Some(s) if !hdr.constructed() => (s, false),
+                    _ => {
+                        let der = encode_tlv(
+                            hdr.raw_tag(),
+                            class,
+                            hdr.constructed(),
+                            hdr.tag().0,
+                            v.data,
+                        );
+                        (hex_value(&der), true)
+                    }
+                };
+                attributes.push(Attribute {
+                    attr_type,
+                    value,
+                    is_hex,
+                });
+            }
+            rdns.push(Rdn { attributes });
+        }
         rdns.reverse();
-        Dn::from_rdns(rdns)
+        Ok(Dn::from_rdns(rdns))
     }
 
     /// The DN of the DER encoding of an X.509 `Name` (the whole `SEQUENCE`).
@@ -316,7 +339,7 @@ impl Dn {
                 rest.len()
             )));
         }
-        Ok(Dn::from_x509_name(&name))
+        Dn::try_from_x509_name(&name)
     }
 
     /// Parses a DN string (RFC 4514, keywords and aliases of SPEC §4).
@@ -499,6 +522,40 @@ pub(crate) fn normalize_into(chars: impl Iterator<Item = char>, out: &mut String
         started = true;
         out.extend(c.to_lowercase());
     }
+}
+
+/// The dotted form of an OID's content bytes, arcs up to 128 bits; `None` when empty,
+/// truncated (a last byte with the continuation bit) or too large.
+fn oid_to_dotted(bytes: &[u8]) -> Option<String> {
+    let mut arcs: Vec<u128> = Vec::new();
+    let mut acc: u128 = 0;
+    let mut pending = false;
+    for &b in bytes {
+        if acc > (u128::MAX >> 7) {
+            return None;
+        }
+        acc = (acc << 7) | u128::from(b & 0x7f);
+        pending = b & 0x80 != 0;
+        if !pending {
+            arcs.push(acc);
+            acc = 0;
+        }
+    }
+    if pending {
+        return None;
+    }
+    let (&first, rest) = arcs.split_first()?;
+    let (a, b) = match first {
+        0..=39 => (0, first),
+        40..=79 => (1, first - 40),
+        _ => (2, first - 80),
+    };
+    let mut out = format!("{a}.{b}");
+    for arc in rest {
+        out.push('.');
+        out.push_str(&arc.to_string());
+    }
+    Some(out)
 }
 
 /// `#` followed by the upper-case hex of `der` (the RFC 4514 form, as OpenSSL prints it).
@@ -780,6 +837,13 @@ impl Lexer<'_> {
         }
     }
 
+    /// Skips the white space that may surround a value (see [`is_value_space`]).
+    fn skip_value_space(&mut self, mode: Mode) {
+        while self.peek().is_some_and(|c| is_value_space(c, mode)) {
+            self.i += 1;
+        }
+    }
+
     /// A segment that is only `*` or `**` (plus white space): consumes it up to the ','
     /// or the end. `None` (nothing consumed) when the segment is something else.
     fn wildcard_segment(&mut self) -> Result<Option<RawSegment>, SyntaxError> {
@@ -847,7 +911,7 @@ impl Lexer<'_> {
                     ))
                 }
             }
-            self.skip_ws();
+            self.skip_value_space(mode);
             let value = self.value(mode)?;
             attrs.push(RawAttr { attr_type, value });
             match self.peek() {
@@ -969,7 +1033,7 @@ impl Lexer<'_> {
         flush_bytes(&mut bytes, bytes_start, &mut out)?;
         // Unescaped white space before the ',' / '+' / end is not part of the value.
         while out.last().is_some_and(|(c, protected)| {
-            !protected && matches!(c, VChar::Lit(c) if c.is_whitespace())
+            !protected && matches!(c, VChar::Lit(c) if is_value_space(*c, mode))
         }) {
             out.pop();
         }
@@ -1020,6 +1084,17 @@ impl Lexer<'_> {
     }
 }
 
+/// White space around a value that is not part of it. A pattern's values are compared
+/// with white space folded, so any white space goes; in a DN string only the plain space,
+/// which the canonical form escapes where it matters, so that a value from a certificate
+/// that starts or ends with, say, a tab reads back unchanged.
+fn is_value_space(c: char, mode: Mode) -> bool {
+    match mode {
+        Mode::Pattern => c.is_whitespace(),
+        Mode::Dn => c == ' ',
+    }
+}
+
 /// Turns pending `\XX` bytes into characters (they must be valid UTF-8).
 fn flush_bytes(
     bytes: &mut Vec<u8>,
@@ -1063,6 +1138,41 @@ mod tests {
         let der = encode_tlv(None, 2, true, 200, &[1]);
         assert_eq!(der, vec![0xbf, 0x81, 0x48, 0x01, 0x01]);
         assert_eq!(read_single_tlv(&der), Some((2, true, 200, &[1u8][..])));
+    }
+
+    #[test]
+    fn oid_decoding() {
+        assert_eq!(
+            oid_to_dotted(&[0x55, 0x04, 0x03]).as_deref(),
+            Some("2.5.4.3")
+        );
+        assert_eq!(
+            oid_to_dotted(&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01]).as_deref(),
+            Some("1.2.840.113549.1.9.1")
+        );
+        assert_eq!(
+            oid_to_dotted(&[0x09, 0x92, 0x26]).as_deref(),
+            Some("0.9.2342")
+        );
+        // 2.25.<128-bit UUID>
+        let mut uuid_oid = vec![0x69];
+        let v = u128::MAX;
+        let mut groups = Vec::new();
+        let mut t = v;
+        while t > 0 {
+            groups.push((t & 0x7f) as u8);
+            t >>= 7;
+        }
+        for (i, g) in groups.iter().enumerate().rev() {
+            uuid_oid.push(if i > 0 { g | 0x80 } else { *g });
+        }
+        assert_eq!(
+            oid_to_dotted(&uuid_oid),
+            Some(format!("2.25.{}", u128::MAX))
+        );
+        assert_eq!(oid_to_dotted(&[]), None);
+        assert_eq!(oid_to_dotted(&[0x55, 0x84]), None);
+        assert_eq!(oid_to_dotted(&[0xff; 20]), None);
     }
 
     #[test]

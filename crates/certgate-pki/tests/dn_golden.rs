@@ -591,3 +591,94 @@ fn golden_openssl_generated_certificate() {
     assert_eq!(info.subject.to_string(), expected);
     assert_eq!(adjust(&openssl_subject(info.der.as_ref())), expected);
 }
+
+// ---------------------------------------------------------------------------------------
+// Round trips and OIDs.
+
+/// An OID whose arcs do not fit 128 bits has no dotted form: certificates and
+/// `Dn::from_der` refuse it; a 128-bit arc (2.25.<UUID>) is fine.
+#[test]
+fn oversized_oid_arcs() {
+    let mut uuid = vec![0x69u8]; // 2.25
+    uuid.extend([
+        0x83, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    ]);
+    uuid.extend([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f]);
+    let name_der = |oid_content: &[u8]| {
+        let mut atv = tlv(0x06, oid_content);
+        atv.extend(tlv(UTF8, b"v"));
+        tlv(0x30, &tlv(0x31, &tlv(0x30, &atv)))
+    };
+    let dn = Dn::from_der(&name_der(&uuid)).unwrap();
+    assert_eq!(dn.to_string(), format!("2.25.{}=v", u128::MAX));
+    assert_eq!(Dn::parse(&dn.to_string()).unwrap(), dn);
+
+    let mut huge = vec![0x69u8];
+    huge.extend([0xff; 20]);
+    huge.push(0x7f);
+    let err = Dn::from_der(&name_der(&huge)).unwrap_err();
+    assert!(err.to_string().contains("has no dotted form"), "{err}");
+    let cert = cert_with_subject(&name_der(&huge));
+    let err = CertificateInfo::from_der(&cert).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("certificate DER is malformed: subject: "),
+        "{err}"
+    );
+}
+
+mod round_trip {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn string_value() -> impl Strategy<Value = (u8, String)> {
+        let text = "[ \t\n\0#=+,;<>\"\\\\aZ09é東\u{a0}\u{1F600}]{0,8}";
+        prop_oneof![
+            text.prop_map(|s| (UTF8, s)),
+            text.prop_map(|s| (BMP, s.chars().filter(|c| (*c as u32) < 0x10000).collect())),
+            text.prop_map(|s| (UNIVERSAL, s)),
+            "[ -~]{0,8}".prop_map(|s| (PRINTABLE, s)),
+            "[ -~\u{a0}-\u{ff}]{0,8}".prop_map(|s| (TELETEX, s)),
+        ]
+    }
+
+    fn encode(tag: u8, s: &str) -> Vec<u8> {
+        match tag {
+            BMP => s.encode_utf16().flat_map(u16::to_be_bytes).collect(),
+            UNIVERSAL => s.chars().flat_map(|c| (c as u32).to_be_bytes()).collect(),
+            TELETEX => s.chars().map(|c| c as u32 as u8).collect(),
+            _ => s.as_bytes().to_vec(),
+        }
+    }
+
+    fn attr() -> impl Strategy<Value = Atv> {
+        let oid = prop::sample::select(vec![
+            CN,
+            O,
+            OU,
+            E,
+            UID,
+            DC,
+            "2.5.4.17",
+            "1.3.6.1.4.1.99999.1",
+        ]);
+        prop_oneof![
+            4 => (oid.clone(), string_value()).prop_map(|(o, (tag, s))| (o, tag, encode(tag, &s))),
+            1 => (oid, prop::collection::vec(any::<u8>(), 0..6)).prop_map(|(o, b)| (o, OCTET_STRING, b)),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn canonical_and_ascii_forms_parse_back(
+            rdns in prop::collection::vec(prop::collection::vec(attr(), 1..3), 0..5)
+        ) {
+            let dn = Dn::from_der(&name(&rdns)).unwrap();
+            let text = dn.to_string();
+            prop_assert_eq!(&Dn::parse(&text).unwrap(), &dn, "canonical {:?}", text);
+            let ascii = dn.to_ascii_string();
+            prop_assert!(ascii.bytes().all(|b| (0x20..0x7f).contains(&b)), "{:?}", ascii);
+            prop_assert_eq!(&Dn::parse(&ascii).unwrap(), &dn, "ascii {:?}", ascii);
+        }
+    }
+}
