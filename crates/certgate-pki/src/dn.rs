@@ -11,6 +11,23 @@
 //!
 //! The string lexer is shared with the pattern parser: a DN string and a pattern are the
 //! same syntax, except that patterns add wildcards and DN strings add `#hex` values.
+//!
+//! Choices where SPEC §4 is silent:
+//! - `#hex` of a non-string value is written in upper case, as OpenSSL and RFC 4514's
+//!   examples do (matching compares it case-insensitively anyway).
+//! - String types are UTF8String, PrintableString, IA5String, NumericString, VisibleString,
+//!   TeletexString (read as Latin-1), BMPString and UniversalString; bytes invalid for
+//!   their type fall back to `#hex`.
+//! - Parsing a DN string accepts white space around `,`, `+` and `=`, keywords and aliases
+//!   in any case, dotted OIDs, and `#hex` (decoded to text when it is the DER of a string
+//!   type). Unescaped `"`, `;`, `<`, `>` are errors (RFC 4514 requires the escape, and `;`
+//!   was an RDN separator in RFC 1779, so silently keeping it would mislead). `\` followed
+//!   by anything other than an RFC 4514 special character or two hex digits is an error.
+//!   Only plain spaces around a value are dropped, so `parse(dn.to_string()) == dn`.
+//! - [`Dn::to_ascii_string`] also escapes ASCII control characters as `\XX`, so the value
+//!   is always a valid HTTP header value.
+//! - A name whose attribute type OID has no dotted form (an arc over 128 bits) makes the
+//!   certificate malformed, rather than being shown in a form nothing can match.
 
 use std::fmt;
 

@@ -9,6 +9,17 @@
 //!   any number of them, `*` for exactly one) against the DN in canonical order or in
 //!   reverse order.
 //!
+//! Choices where SPEC §4 is silent:
+//! - a value may be empty (`CN=` matches an empty CN); `?` matches exactly one character
+//!   of the normalised value, and white space is folded in the pattern too, wildcards
+//!   counting as non-space characters (`CN=John *` needs a space after `John`);
+//! - an unescaped `#` in a pattern value is a literal character, so `2.5.4.45=#03*`
+//!   matches the `#hex` rendering of a non-string value;
+//! - unescaped `"`, `;`, `<`, `>` are errors as in DN strings, and a segment of three or
+//!   more stars (`***`) is an error;
+//! - in a multi-valued RDN pattern, attributes pair one-to-one with the RDN's attributes
+//!   (a bipartite matching too), so `OU=*1+OU=a*` does not match `OU=a1+OU=b`.
+//!
 //! Values are compared in the normalised form the [`Dn`] precomputes (Unicode lower-case,
 //! white space trimmed and folded), with `?`/`*` wildcards. Compiling does the work once:
 //! literal values are pre-folded, wildcard-free values compare as plain strings, wildcard
