@@ -8,15 +8,18 @@
 //! - [`cert`]: [`cert::CertificateInfo`], the parsed fields of an X.509 certificate.
 //! - [`pattern`]: the Ant-style DN pattern language and [`pattern::PatternSet`].
 //! - [`header`]: decoding a client certificate forwarded in a request header (SPEC §6).
+//! - [`crl`]: revoked serials by issuer, for header mode without a trust table.
 //! - [`judge`]: the chain judge (rustls-webpki plus CRLs) shared by mtls and header mode.
 
 pub mod cert;
+pub mod crl;
 pub mod dn;
 pub mod header;
 pub mod judge;
 pub mod pattern;
 
 pub use cert::{CertError, CertificateInfo, ExpiryStatus};
+pub use crl::RevokedSerials;
 pub use dn::{Dn, DnParseError};
 pub use header::{decode_header, HeaderChain, HeaderError, HeaderFormat};
 pub use judge::{DenyReason, Judge, JudgeError, Verdict};

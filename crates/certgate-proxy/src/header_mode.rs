@@ -73,6 +73,12 @@ pub fn take_header_cert(snapshot: &Snapshot, headers: &mut HeaderMap, peer: IpAd
     let [value] = values.as_slice() else {
         return HeaderCert::Present(Arc::new(ClientIdentity::malformed_header(trust.generation)));
     };
+    // An empty value is how load balancers say "no client certificate" (nginx's
+    // `$ssl_client_escaped_cert` with `ssl_verify_client optional`, HAProxy's
+    // `%[ssl_c_der,base64]`): treat it as absent, so `required` decides (401 or pass).
+    if value.as_bytes().iter().all(u8::is_ascii_whitespace) {
+        return HeaderCert::Absent;
+    }
     let hash: [u8; 32] = Sha256::digest(value.as_bytes()).into();
     let key = (hash, trust.generation, settings.format);
     if let Some(id) = snapshot.header_cache.get(&key, snapshot) {

@@ -194,7 +194,12 @@ pub(crate) fn judge_chain(
         (None, CertSource::Mtls) => IdentityVerdict::Denied(DenialReason::Untrusted),
         // header with an empty trust table: the load balancer vouched for the chain;
         // the dates are still checked (SPEC §6).
-        (None, CertSource::Header) => dates_only(info, OffsetDateTime::now_utc()),
+        (None, CertSource::Header) => match dates_only(info, OffsetDateTime::now_utc()) {
+            IdentityVerdict::Trusted if trust.unanchored_revocations.is_revoked(leaf) => {
+                IdentityVerdict::Denied(DenialReason::Revoked)
+            }
+            v => v,
+        },
     };
     trust.store_verdict(chain_hash, source, verdict);
     verdict

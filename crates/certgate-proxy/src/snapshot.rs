@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use certgate_pki::{Judge, PatternSet};
+use certgate_pki::{Judge, PatternSet, RevokedSerials};
 use certgate_store::model::{CertAuthMode, GatewayConfig, ValidationFailure};
 use http::HeaderName;
 use ipnet::IpNet;
@@ -61,6 +61,9 @@ pub struct TrustState {
     pub anchors: usize,
     /// The anchors' subjects, for `send_ca_names`.
     pub ca_names: Vec<rustls::DistinguishedName>,
+    /// Revoked serials of the configured CRLs, used in header mode when the trust table
+    /// is empty (there is no anchor to verify a CRL signature with).
+    pub unanchored_revocations: RevokedSerials,
     verdicts: Mutex<HashMap<VerdictKey, (IdentityVerdict, Instant)>>,
 }
 
@@ -71,6 +74,7 @@ impl TrustState {
         judge: Option<Judge>,
         anchors: usize,
         ca_names: Vec<rustls::DistinguishedName>,
+        unanchored_revocations: RevokedSerials,
     ) -> TrustState {
         TrustState {
             generation,
@@ -78,13 +82,14 @@ impl TrustState {
             judge,
             anchors,
             ca_names,
+            unanchored_revocations,
             verdicts: Mutex::new(HashMap::new()),
         }
     }
 
     /// A fail-closed trust state (generation 0, nothing trusted).
     pub(crate) fn empty() -> TrustState {
-        TrustState::new(0, true, None, 0, Vec::new())
+        TrustState::new(0, true, None, 0, Vec::new(), RevokedSerials::default())
     }
 
     pub(crate) fn cached_verdict(
@@ -364,7 +369,14 @@ impl BuildState {
                 Ok(state) => state,
                 Err(e) => {
                     trust_error = Some(e);
-                    TrustState::new(generation, false, None, 0, Vec::new())
+                    TrustState::new(
+                        generation,
+                        false,
+                        None,
+                        0,
+                        Vec::new(),
+                        RevokedSerials::default(),
+                    )
                 }
             };
             Arc::new(state)
@@ -458,10 +470,13 @@ fn build_trust(
         .filter_map(|der| webpki::anchor_from_trusted_cert(der).ok())
         .map(|ta| rustls::DistinguishedName::in_sequence(ta.subject.as_ref()))
         .collect();
-    let judge = if anchors.is_empty() {
-        None
+    let (judge, unanchored_revocations) = if anchors.is_empty() {
+        (None, RevokedSerials::from_crls(&crls)?)
     } else {
-        Some(Judge::new(&anchors, &crls)?)
+        (
+            Some(Judge::new(&anchors, &crls)?),
+            RevokedSerials::default(),
+        )
     };
     Ok(TrustState::new(
         generation,
@@ -469,5 +484,6 @@ fn build_trust(
         judge,
         anchors.len(),
         ca_names,
+        unanchored_revocations,
     ))
 }

@@ -512,13 +512,34 @@ async fn no_certificate_when_required_is_401() {
     let env = env().await;
     let (addr, _runtime, _gw) = header_gateway(&env, NGINX_HEADER).await;
     assert_denied(&plain_get(addr, "/", &[]).await, 401);
-    // An empty value is no certificate either way: never a 200.
+    // An empty value is how a load balancer says "no certificate": 401 when required.
+    for empty in ["", "  "] {
+        assert_denied(&plain_get(addr, "/", &[(NGINX_HEADER, empty)]).await, 401);
+    }
+}
+
+#[tokio::test]
+async fn empty_value_when_not_required_passes_without_identity() {
+    let env = env().await;
+    let (addr, _runtime, _gw) =
+        gateway(&header_config(env.echo, NGINX_HEADER, LOOPBACK, false)).await;
     let reply = plain_get(addr, "/", &[(NGINX_HEADER, "")]).await;
-    assert!(
-        reply.status == 401 || reply.status == 403,
-        "{}",
-        reply.status
-    );
+    assert_eq!(reply.status, 200);
+    reply.assert_no_identity();
+    assert_eq!(reply.upstream_header("x-ssl-client-cert"), None);
+}
+
+#[tokio::test]
+async fn revoked_by_crl_is_403_without_a_trust_table_too() {
+    let env = env().await;
+    let alice = env.pki.client_cn("alice");
+    let bob = env.pki.client_cn("bob");
+    let mut config = header_config(env.echo, NGINX_HEADER, LOOPBACK, true);
+    config.client_cert_auth.crls = vec![env.pki.root.crl(&[&alice.serial_hex])];
+    let (addr, _runtime, _gw) = gateway(&config).await;
+    let reply = plain_get(addr, "/", &[(NGINX_HEADER, &nginx_escaped(&alice.pem))]).await;
+    assert_denied(&reply, 403);
+    assert_accepted(addr, NGINX_HEADER, &nginx_escaped(&bob.pem), &bob).await;
 }
 
 #[tokio::test]
