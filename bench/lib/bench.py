@@ -15,6 +15,7 @@ variables (documented in docs/BENCHMARKS.md).
     python3 bench/lib/bench.py --summarize FILE.jsonl  # the summary of an earlier run
 """
 
+import concurrent.futures
 import ctypes
 import datetime
 import http.client
@@ -77,6 +78,8 @@ PORTS = {
     "certgate-ecdsa": PORT_BASE + 30,
     "certgate-rsa": PORT_BASE + 31,
     "certgate-ecdsa-ca1000": PORT_BASE + 32,
+    "certgate-ecdsa-ca1000-dn1": PORT_BASE + 35,
+    "certgate-ecdsa-ca1-dn1000": PORT_BASE + 36,
     "certgate-header": PORT_BASE + 33,
     "certgate-none": PORT_BASE + 34,
 }
@@ -94,6 +97,7 @@ SCENARIO_DEFS = {
                [("nginx", "nginx-rsa"), ("haproxy", "haproxy-rsa"), ("certgate", "certgate-rsa")]),
     "ca1000-hs": ("1 CA + 1 pattern vs 1000 CAs + 1000 patterns (match last), full handshakes, 32 concurrent", HS,
                   [("certgate-1", "certgate-ecdsa"), ("certgate-1000", "certgate-ecdsa-ca1000"),
+                   ("cg-1000ca-1dn", "certgate-ecdsa-ca1000-dn1"), ("cg-1ca-1000dn", "certgate-ecdsa-ca1-dn1000"),
                    ("nginx-1", "nginx-ecdsa"), ("nginx-1000", "nginx-ecdsa-ca1000")]),
     "ca1000-ka": ("1 CA + 1 pattern vs 1000 CAs + 1000 patterns (match last), keep-alive, 64 connections", KA,
                   [("certgate-1", "certgate-ecdsa"), ("certgate-1000", "certgate-ecdsa-ca1000")]),
@@ -175,6 +179,35 @@ def rss_kb(pids):
                         total += int(line.split()[1])
         except (OSError, ValueError):
             pass
+    return total
+
+
+def parse_cpu_list(spec):
+    """A taskset CPU list ("0", "0-1", "0,2-3") as a set of CPU numbers."""
+    cpus = set()
+    for part in spec.split(","):
+        part = part.strip()
+        if "-" in part:
+            a, b = part.split("-", 1)
+            cpus.update(range(int(a), int(b) + 1))
+        elif part:
+            cpus.add(int(part))
+    return cpus
+
+
+def cpus_busy_seconds(cpus):
+    """Busy (non-idle) CPU seconds of the given CPUs since boot, from /proc/stat."""
+    total = 0.0
+    try:
+        with open("/proc/stat") as f:
+            for line in f:
+                name, *vals = line.split()
+                if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in cpus:
+                    continue
+                v = [int(x) for x in vals[:8]]
+                total += (v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / CLK_TCK
+    except (OSError, ValueError, IndexError):
+        return None
     return total
 
 
@@ -385,14 +418,16 @@ class Bench:
             return resp
 
         try:
-            if ep in ("certgate-ecdsa", "certgate-rsa", "certgate-ecdsa-ca1000"):
-                if ep == "certgate-ecdsa-ca1000":
+            if ep.startswith(("certgate-ecdsa", "certgate-rsa")):
+                many_cas = ep in ("certgate-ecdsa-ca1000", "certgate-ecdsa-ca1000-dn1")
+                many_dns = ep in ("certgate-ecdsa-ca1000", "certgate-ecdsa-ca1-dn1000")
+                if many_cas:
                     pems = split_pems(os.path.join(self.pki, "ca-1000.pem"))
-                    decoys = [f"CN=svc-{i:04d}-*,OU=Bench,O=certgate,C=US" for i in range(1, 1000)]
-                    patterns = decoys + [MATCHING_DN]
                 else:
                     pems = split_pems(os.path.join(self.pki, endpoint_alg(ep), "client-ca.pem"))
-                    patterns = [MATCHING_DN]
+                patterns = [MATCHING_DN]
+                if many_dns:
+                    patterns = [f"CN=svc-{i:04d}-*,OU=Bench,O=certgate,C=US" for i in range(1, 1000)] + patterns
                 for i, pem in enumerate(pems, 1):
                     comp = call("POST", "/api/v1/certificates", {"name": f"bench-client-ca-{i:04d}", "pem": pem}, (201,))
                     call("POST", "/api/v1/gateway/trusted-certificates", {"certificate_id": comp["id"]}, (201,))
@@ -449,12 +484,12 @@ class Bench:
         cg = [ep for ep in PORTS if ep.startswith("certgate")] if "certgate" in PROXIES else []
         for ep in cg:
             self.start_certgate(ep)
-        for ep in cg:
-            if ep in self.down:
-                continue
-            err = self.configure_certgate(ep)
-            if err:
-                self.down[ep] = err
+        # Configure the nodes side by side (the 1000-entry ones take the longest).
+        live = [ep for ep in cg if ep not in self.down]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=max(len(live), 1)) as pool:
+            for ep, err in zip(live, pool.map(self.configure_certgate, live)):
+                if err:
+                    self.down[ep] = err
         self.write_pids()
         # Every endpoint must answer 200 with the certificate and refuse a request without.
         for ep in PORTS:
@@ -506,10 +541,13 @@ class Bench:
         up_pids = self.pids("upstream")
         la = loadavg()
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        pcpus, ccpus = parse_cpu_list(PROXY_CPU), parse_cpu_list(CLIENT_CPU)
         time.sleep(WARMUP)
         c0, u0, t0 = cpu_seconds(proc_pids), cpu_seconds(up_pids), time.monotonic()
+        pb0, cb0 = cpus_busy_seconds(pcpus), cpus_busy_seconds(ccpus)
         time.sleep(DURATION)
         c1, u1, t1 = cpu_seconds(proc_pids), cpu_seconds(up_pids), time.monotonic()
+        pb1, cb1 = cpus_busy_seconds(pcpus), cpus_busy_seconds(ccpus)
         try:
             out, err = p.communicate(timeout=30)
         except subprocess.TimeoutExpired:
@@ -523,6 +561,12 @@ class Bench:
             rec.update(json.loads(out.strip().splitlines()[-1]))
         except (ValueError, IndexError):
             rec["failed"] = f"loadgen exit {p.returncode}: {err.strip()[-500:]}"
+        # CPU used on the benchmark's CPUs by anything but the benchmark's own processes.
+        if None not in (pb0, pb1):
+            rec["foreign_cpu_proxy_side"] = round((pb1 - pb0) / (t1 - t0) - rec["proxy_cpu"], 3)
+        if None not in (cb0, cb1) and rec.get("client_cpu") is not None:
+            rec["foreign_cpu_client_side"] = round(
+                (cb1 - cb0) / (t1 - t0) - rec["client_cpu"] - rec["upstream_cpu"], 3)
         self.record(rec)
         if "failed" in rec:
             self.log(f"{scen:10s} rep {rep} {label:14s} FAILED: {rec['failed']}")
@@ -672,6 +716,8 @@ RATIOS = [
     ("hs-rsa", "certgate", "nginx", "rps", ">= 1.5", lambda m: m >= 1.5),
     ("hs-rsa", "certgate", "haproxy", "rps", None, None),
     ("ca1000-hs", "certgate-1000", "certgate-1", "rps", ">= 0.95 (within 5%)", lambda m: m >= 0.95),
+    ("ca1000-hs", "cg-1000ca-1dn", "certgate-1", "rps", None, None),
+    ("ca1000-hs", "cg-1ca-1000dn", "certgate-1", "rps", None, None),
     ("ca1000-hs", "nginx-1000", "nginx-1", "rps", None, None),
     ("ca1000-ka", "certgate-1000", "certgate-1", "rps", ">= 0.95 (within 5%)", lambda m: m >= 0.95),
     ("header", "header", "none", "rps", ">= 0.90 (within 10%)", lambda m: m >= 0.90),
@@ -711,6 +757,8 @@ def summarize(path):
     failed = [r for r in recs if r.get("kind") == "load" and "failed" in r]
     skipped = [r for r in recs if r.get("kind") == "skipped"]
     mems = [r for r in recs if r.get("kind") == "mem"]
+    disturbed = {(r["scenario"], r["target"], r["rep"]) for r in loads
+                 if max(r.get("foreign_cpu_proxy_side") or 0, r.get("foreign_cpu_client_side") or 0) > 0.1}
     smoke = [r for r in recs if r.get("kind") == "smoke"]
     lines = []
     w = lines.append
@@ -747,23 +795,24 @@ def summarize(path):
           f"{fmt(median([r.get('client_cpu') for r in rs])):>10s} {fmt(median([r.get('upstream_cpu') for r in rs])):>9s} "
           f"{len(rs):>4d}")
     w("")
-    w("Ratios per repetition (same repetition paired) and their median")
+    w("Ratios per repetition (same repetition paired) and their median; * = a disturbed run (below)")
     verdicts = []
     for scen, num, den, metric, goal, pred in RATIOS:
         a = {r["rep"]: r[metric] for r in loads if r["scenario"] == scen and r["target"] == num}
         b = {r["rep"]: r[metric] for r in loads if r["scenario"] == scen and r["target"] == den}
-        reps = sorted(set(a) & set(b))
-        ratios = [a[k] / b[k] for k in reps if b[k]]
+        reps = [k for k in sorted(set(a) & set(b)) if b[k]]
+        ratios = [a[k] / b[k] for k in reps]
         if not ratios:
             continue
         m = median(ratios)
+        marks = ["*" if (scen, num, k) in disturbed or (scen, den, k) in disturbed else "" for k in reps]
         name = f"{scen} {num}/{den} {'req/s' if metric == 'rps' else 'p99'}"
         verdict = ""
         if pred is not None:
             ok = pred(m)
             verdict = f"  target {goal}: {'MET' if ok else 'NOT MET'}"
             verdicts.append((name, ok))
-        w(f"  {name:40s} {' '.join(f'{x:.2f}' for x in ratios):40s} median {m:.2f}{verdict}")
+        w(f"  {name:40s} {' '.join(f'{x:.2f}{mk}' for x, mk in zip(ratios, marks)):40s} median {m:.2f}{verdict}")
         if metric == "rps":
             ca = {r["rep"]: cost_us(r) for r in loads if r["scenario"] == scen and r["target"] == num}
             cb = {r["rep"]: cost_us(r) for r in loads if r["scenario"] == scen and r["target"] == den}
@@ -794,10 +843,16 @@ def summarize(path):
         w("")
         w(f"1-minute load average before the runs: median {median(las):.2f}, max {max(las):.2f} "
           "(the harness itself keeps it near 2; more means other work shared the CPUs)")
-    low = sorted({(r["scenario"], r["target"]) for r in loads if (r.get("proxy_cpu") or 0) < 0.9})
+    if disturbed:
+        w("")
+        w("Disturbed runs (other processes used more than 10% of the proxy's or the client's CPU):")
+        w("  " + ", ".join(f"{s}/{t}/rep {k}" for s, t, k in sorted(disturbed)))
+    low = sorted({(r["scenario"], r["target"]) for r in loads
+                  if (r.get("proxy_cpu") or 0) < 0.9 and (r["scenario"], r["target"], r["rep"]) not in disturbed})
     if low:
         w("")
-        w("Proxy CPU below 90% (the proxy was not the bottleneck; the ratio then measures the client side too):")
+        w("Undisturbed runs whose proxy used less than 90% of its CPU (the client side limited them; "
+          "read the CPU-efficiency ratio):")
         w("  " + ", ".join(f"{s}/{t}" for s, t in low))
     bad_smoke = [r for r in smoke if r.get("with_cert") != "200"]
     if skipped or failed or bad_smoke:
