@@ -5,7 +5,7 @@
 //! handshake, resumed or not, and re-judged when the trust store moves); in header mode
 //! one belongs to a header value (cached by value and trust generation).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use certgate_pki::{CertificateInfo, DenyReason as PkiDeny, Verdict as PkiVerdict};
@@ -73,7 +73,7 @@ impl ClientIdentity {
             .first()
             .and_then(|leaf| CertificateInfo::from_der(leaf).ok());
         let chain_hash = hash_chain(&chain);
-        let verdict = judge_chain(trust, &chain, chain_hash, info.as_ref(), source);
+        let verdict = judge_chain(trust, &chain, info.as_ref(), source);
         ClientIdentity {
             chain,
             info,
@@ -84,6 +84,26 @@ impl ClientIdentity {
             chain_hash,
             dn_cache: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The identity of `chain` (leaf first) under `trust`, shared with every other
+    /// connection that presented the same chain while the verdict is fresh: the leaf is
+    /// parsed, judged and DN-matched once per trust generation (and TTL), not once per
+    /// handshake. The chain is copied only when it is judged.
+    pub fn shared(
+        chain: &[CertificateDer<'_>],
+        source: CertSource,
+        trust: &TrustState,
+    ) -> Arc<ClientIdentity> {
+        let chain_hash = hash_chain(chain);
+        if let Some(id) = trust.cached_identity(&chain_hash, source) {
+            return id;
+        }
+        let owned: Vec<CertificateDer<'static>> =
+            chain.iter().map(|c| c.clone().into_owned()).collect();
+        let id = Arc::new(ClientIdentity::judge(owned, source, trust));
+        trust.store_identity(id.clone());
+        id
     }
 
     /// An identity for a header value that does not decode (always denied).
@@ -111,13 +131,7 @@ impl ClientIdentity {
         if self.chain.is_empty() {
             return ClientIdentity::malformed_header(trust.generation);
         }
-        let verdict = judge_chain(
-            trust,
-            &self.chain,
-            self.chain_hash,
-            self.info.as_ref(),
-            self.source,
-        );
+        let verdict = judge_chain(trust, &self.chain, self.info.as_ref(), self.source);
         ClientIdentity {
             chain: self.chain.clone(),
             info: self.info.clone(),
@@ -165,11 +179,10 @@ pub(crate) fn hash_chain(chain: &[CertificateDer<'_>]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// Judges a chain (leaf first) against `trust`, through its verdict cache.
+/// Judges a chain (leaf first) against `trust`.
 pub(crate) fn judge_chain(
     trust: &TrustState,
     chain: &[CertificateDer<'_>],
-    chain_hash: [u8; 32],
     info: Option<&CertificateInfo>,
     source: CertSource,
 ) -> IdentityVerdict {
@@ -182,10 +195,7 @@ pub(crate) fn judge_chain(
     let Some(info) = info else {
         return IdentityVerdict::Denied(not_parsed(source));
     };
-    if let Some(v) = trust.cached_verdict(&chain_hash, source) {
-        return v;
-    }
-    let verdict = match (&trust.judge, source) {
+    match (&trust.judge, source) {
         (Some(judge), _) => match judge.verify(leaf, intermediates, UnixTime::now()) {
             PkiVerdict::Trusted => IdentityVerdict::Trusted,
             PkiVerdict::Denied(reason) => IdentityVerdict::Denied(map_deny(reason, source)),
@@ -200,9 +210,7 @@ pub(crate) fn judge_chain(
             }
             v => v,
         },
-    };
-    trust.store_verdict(chain_hash, source, verdict);
-    verdict
+    }
 }
 
 /// The date check of a certificate judged without a trust table.

@@ -217,13 +217,8 @@ async fn run_connection(
     let snapshot = shared.runtime.snapshot();
     // A presented chain is judged even if the mode moved during the handshake: the
     // mode may come back while this connection lives.
-    let identity = chain.map(|chain| {
-        Arc::new(ClientIdentity::judge(
-            chain,
-            CertSource::Mtls,
-            &snapshot.trust,
-        ))
-    });
+    let identity =
+        chain.map(|chain| ClientIdentity::shared(&chain, CertSource::Mtls, &snapshot.trust));
     if let Some(id) = &identity {
         if let IdentityVerdict::Denied(reason) = id.verdict {
             if snapshot.mode == CertAuthMode::Mtls
@@ -280,7 +275,7 @@ impl ConnCtx {
         let mut slot = self.identity.lock().unwrap_or_else(|p| p.into_inner());
         let id = slot.as_ref()?;
         if id.is_stale(&snapshot.trust) {
-            let fresh = Arc::new(id.rejudge(&snapshot.trust));
+            let fresh = ClientIdentity::shared(&id.chain, id.source, &snapshot.trust);
             *slot = Some(fresh.clone());
             return Some(fresh);
         }

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use certgate_pki::{Judge, PatternSet, RevokedSerials};
 use certgate_store::model::{CertAuthMode, GatewayConfig, ValidationFailure};
@@ -20,11 +19,11 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
 
 use crate::header_mode::HeaderCache;
-use crate::identity::{CertSource, IdentityVerdict, VERDICT_TTL};
+use crate::identity::{CertSource, ClientIdentity};
 use crate::route::{Route, RouteTable, Upstream};
 
-/// Verdicts kept per trust generation before the cache is emptied.
-const VERDICT_CACHE_MAX: usize = 10_000;
+/// Judged identities kept per trust generation before the cache is emptied.
+const IDENTITY_CACHE_MAX: usize = 10_000;
 
 /// A compiled DN pattern set with an id that is stable while its patterns stay the
 /// same (the key of per-connection DN-match caches).
@@ -45,8 +44,8 @@ pub struct HeaderSettings {
     pub format: certgate_pki::HeaderFormat,
 }
 
-/// A verdict cache key: the chain hash and whether it came from a header.
-type VerdictKey = ([u8; 32], bool);
+/// An identity cache key: the chain hash and whether it came from a header.
+type IdentityKey = ([u8; 32], bool);
 
 /// The trust store as the data plane uses it: one per trust generation.
 #[derive(Debug)]
@@ -64,7 +63,7 @@ pub struct TrustState {
     /// Revoked serials of the configured CRLs, used in header mode when the trust table
     /// is empty (there is no anchor to verify a CRL signature with).
     pub unanchored_revocations: RevokedSerials,
-    verdicts: Mutex<HashMap<VerdictKey, (IdentityVerdict, Instant)>>,
+    identities: Mutex<HashMap<IdentityKey, Arc<ClientIdentity>>>,
 }
 
 impl TrustState {
@@ -83,7 +82,7 @@ impl TrustState {
             anchors,
             ca_names,
             unanchored_revocations,
-            verdicts: Mutex::new(HashMap::new()),
+            identities: Mutex::new(HashMap::new()),
         }
     }
 
@@ -92,30 +91,25 @@ impl TrustState {
         TrustState::new(0, true, None, 0, Vec::new(), RevokedSerials::default())
     }
 
-    pub(crate) fn cached_verdict(
+    /// The judged identity of a chain (by chain hash and source) while its verdict is
+    /// fresh: connections of the same client share the parse, the verdict and the DN-match
+    /// results, so a new connection costs a hash and a lookup.
+    pub(crate) fn cached_identity(
         &self,
         chain_hash: &[u8; 32],
         source: CertSource,
-    ) -> Option<IdentityVerdict> {
-        let cache = self.verdicts.lock().ok()?;
-        let (verdict, at) = cache.get(&(*chain_hash, source == CertSource::Header))?;
-        (at.elapsed() < VERDICT_TTL).then_some(*verdict)
+    ) -> Option<Arc<ClientIdentity>> {
+        let cache = self.identities.lock().ok()?;
+        let id = cache.get(&(*chain_hash, source == CertSource::Header))?;
+        (!id.is_stale(self)).then(|| id.clone())
     }
 
-    pub(crate) fn store_verdict(
-        &self,
-        chain_hash: [u8; 32],
-        source: CertSource,
-        verdict: IdentityVerdict,
-    ) {
-        if let Ok(mut cache) = self.verdicts.lock() {
-            if cache.len() >= VERDICT_CACHE_MAX {
+    pub(crate) fn store_identity(&self, id: Arc<ClientIdentity>) {
+        if let Ok(mut cache) = self.identities.lock() {
+            if cache.len() >= IDENTITY_CACHE_MAX {
                 cache.clear();
             }
-            cache.insert(
-                (chain_hash, source == CertSource::Header),
-                (verdict, Instant::now()),
-            );
+            cache.insert((id.chain_hash, id.source == CertSource::Header), id);
         }
     }
 }

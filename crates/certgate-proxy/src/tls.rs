@@ -23,7 +23,7 @@ use rustls::{
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 
 use crate::evaluate::DenialReason;
-use crate::identity::{hash_chain, judge_chain, CertSource, IdentityVerdict};
+use crate::identity::{CertSource, ClientIdentity, IdentityVerdict};
 use crate::settings::ProxySettings;
 use crate::snapshot::Snapshot;
 use crate::telemetry;
@@ -173,26 +173,19 @@ impl ClientCertVerifier for ClientVerifier {
             return Ok(ClientCertVerified::assertion());
         }
         let mut chain = Vec::with_capacity(1 + intermediates.len());
-        chain.push(end_entity.clone().into_owned());
-        chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
-        let info = certgate_pki::CertificateInfo::from_der(end_entity).ok();
-        let verdict = judge_chain(
-            &snapshot.trust,
-            &chain,
-            hash_chain(&chain),
-            info.as_ref(),
-            CertSource::Mtls,
-        );
+        chain.push(end_entity.clone());
+        chain.extend(intermediates.iter().cloned());
+        // Judged (or found judged) once for the connection that follows too.
+        let identity = ClientIdentity::shared(&chain, CertSource::Mtls, &snapshot.trust);
+        let info = identity.info.as_ref();
+        let verdict = identity.verdict;
         match verdict {
             IdentityVerdict::Trusted => Ok(ClientCertVerified::assertion()),
             IdentityVerdict::Denied(reason) => {
                 telemetry::record_denial(reason, "");
                 tracing::info!(
                     reason = reason.as_str(),
-                    subject = info
-                        .as_ref()
-                        .map(|i| i.subject.to_string())
-                        .unwrap_or_default(),
+                    subject = info.map(|i| i.subject.to_string()).unwrap_or_default(),
                     "client certificate refused in the handshake"
                 );
                 Err(rustls::Error::InvalidCertificate(certificate_error(reason)))

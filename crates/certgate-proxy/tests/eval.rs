@@ -614,3 +614,36 @@ fn an_unusable_anchor_fails_closed_but_applies_the_rest() {
         deny(403, DenialReason::TruststoreUnavailable)
     );
 }
+
+#[test]
+fn connections_of_one_client_share_its_judged_identity_within_a_trust_generation() {
+    let pki = Pki::new();
+    let rt = runtime(&mtls(&pki, false));
+    let alice = pki.client_cn("alice");
+    let chain = vec![alice.der.clone()];
+    let first = ClientIdentity::shared(&chain, CertSource::Mtls, &rt.snapshot().trust);
+    let second = ClientIdentity::shared(&chain, CertSource::Mtls, &rt.snapshot().trust);
+    assert!(
+        Arc::ptr_eq(&first, &second),
+        "the second handshake re-judged the chain"
+    );
+    assert_eq!(first.verdict, IdentityVerdict::Trusted);
+    // Another client is judged on its own.
+    let bob = ClientIdentity::shared(
+        &[pki.client_cn("bob").der.clone()],
+        CertSource::Mtls,
+        &rt.snapshot().trust,
+    );
+    assert!(!Arc::ptr_eq(&first, &bob));
+    // A trust change (the CA removed) judges the same chain again, and refuses it.
+    let mut config = mtls(&pki, false);
+    config.generation += 1;
+    config.trusted_certificates.clear();
+    rt.apply(&config, true).unwrap();
+    let after = ClientIdentity::shared(&chain, CertSource::Mtls, &rt.snapshot().trust);
+    assert!(!Arc::ptr_eq(&first, &after));
+    assert_eq!(
+        after.verdict,
+        IdentityVerdict::Denied(DenialReason::Untrusted)
+    );
+}
