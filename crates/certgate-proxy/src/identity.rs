@@ -5,7 +5,9 @@
 //! handshake, resumed or not, and re-judged when the trust store moves); in header mode
 //! one belongs to a header value (cached by value and trust generation).
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use http::{HeaderName, HeaderValue};
 use std::time::{Duration, Instant};
 
 use certgate_pki::{CertificateInfo, DenyReason as PkiDeny, Verdict as PkiVerdict};
@@ -60,6 +62,8 @@ pub struct ClientIdentity {
     pub chain_hash: [u8; 32],
     /// DN-match results per pattern-set id.
     dn_cache: Mutex<Vec<(u64, bool)>>,
+    /// The SPEC §7 headers, rendered on first use.
+    identity_headers: OnceLock<Vec<(HeaderName, HeaderValue)>>,
 }
 
 impl ClientIdentity {
@@ -83,6 +87,7 @@ impl ClientIdentity {
             judged_at: Instant::now(),
             chain_hash,
             dn_cache: Mutex::new(Vec::new()),
+            identity_headers: OnceLock::new(),
         }
     }
 
@@ -117,6 +122,7 @@ impl ClientIdentity {
             judged_at: Instant::now(),
             chain_hash: [0; 32],
             dn_cache: Mutex::new(Vec::new()),
+            identity_headers: OnceLock::new(),
         }
     }
 
@@ -141,7 +147,20 @@ impl ClientIdentity {
             judged_at: Instant::now(),
             chain_hash: self.chain_hash,
             dn_cache: Mutex::new(Vec::new()),
+            identity_headers: OnceLock::new(),
         }
+    }
+
+    /// The `X-Client-Cert-*` headers of SPEC §7 for this identity, rendered once and
+    /// reused by every request (and connection) that forwards it. Empty when the leaf
+    /// did not parse.
+    pub fn identity_headers(&self) -> &[(HeaderName, HeaderValue)] {
+        self.identity_headers.get_or_init(|| {
+            self.info
+                .as_ref()
+                .map(crate::upstream::identity_header_values)
+                .unwrap_or_default()
+        })
     }
 
     /// Whether the subject DN matches a pattern of `patterns` (true for an empty set),

@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use http::uri::{Authority, Scheme};
+use http::HeaderValue;
 
 use crate::snapshot::CompiledPatterns;
+use crate::telemetry::RequestCounters;
 
 /// A parsed upstream URL (`http://` or `https://`).
 #[derive(Debug, Clone)]
@@ -17,6 +19,8 @@ pub struct Upstream {
     pub authority: Authority,
     /// The upstream's path without a trailing `/` (empty for `http://host/`).
     pub path_prefix: String,
+    /// The `Host` header sent upstream (the authority), made once.
+    pub host_header: Option<HeaderValue>,
 }
 
 /// Why an upstream URL is unusable.
@@ -47,10 +51,12 @@ impl Upstream {
             return Err(UpstreamError::NoHost);
         }
         let path_prefix = uri.path().trim_end_matches('/').to_owned();
+        let host_header = HeaderValue::from_str(authority.as_str()).ok();
         Ok(Upstream {
             scheme,
             authority,
             path_prefix,
+            host_header,
         })
     }
 
@@ -89,6 +95,8 @@ pub struct Route {
     pub required: bool,
     /// Effective `trusted_dns`: the override list if set (replacing), else the gateway's.
     pub patterns: Arc<CompiledPatterns>,
+    /// `certgate_requests_total` handles for this API.
+    pub counters: RequestCounters,
 }
 
 /// All routes, indexed by base path for longest-prefix lookup.

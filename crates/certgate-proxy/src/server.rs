@@ -240,6 +240,8 @@ async fn run_connection(
 struct ConnCtx {
     shared: Arc<Shared>,
     peer: SocketAddr,
+    /// The peer's IP as an `X-Forwarded-For` value.
+    peer_header: HeaderValue,
     listener_https: bool,
     /// mtls: the connection's identity, re-judged when the trust store moves.
     identity: Mutex<Option<Arc<ClientIdentity>>>,
@@ -297,6 +299,8 @@ async fn serve_http<I>(
     let ctx = Arc::new(ConnCtx {
         shared: shared.clone(),
         peer,
+        peer_header: HeaderValue::from_str(&peer.ip().to_canonical().to_string())
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
         listener_https: shared.settings.ssl,
         identity: Mutex::new(identity),
         mode_generation,
@@ -425,12 +429,13 @@ async fn handle(ctx: Arc<ConnCtx>, mut req: Request<Incoming>) -> Response<Proxy
         }
         (Decision::Proxy, Some(route)) => {
             let forwarded = if snapshot.forward_identity && snapshot.mode != CertAuthMode::None {
-                identity.as_ref().and_then(|id| id.info.as_ref())
+                identity.as_deref()
             } else {
                 None
             };
             let down = Downstream {
                 peer: peer_ip,
+                peer_header: &ctx.peer_header,
                 peer_is_trusted_proxy: snapshot.is_trusted_proxy(peer_ip),
                 listener_https: ctx.listener_https,
                 identity: forwarded,
@@ -450,7 +455,10 @@ async fn handle(ctx: Arc<ConnCtx>, mut req: Request<Incoming>) -> Response<Proxy
     }
 
     let status = resp.status().as_u16();
-    telemetry::record_request(api, status);
+    match route.as_deref() {
+        Some(r) => r.counters.record(status),
+        None => telemetry::unrouted_counters().record(status),
+    }
     let info = identity.as_ref().and_then(|id| id.info.as_ref());
     tracing::info!(
         target: "certgate::access",

@@ -21,6 +21,7 @@ use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
 use crate::header_mode::HeaderCache;
 use crate::identity::{CertSource, ClientIdentity};
 use crate::route::{Route, RouteTable, Upstream};
+use crate::telemetry::RequestCounters;
 
 /// Judged identities kept per trust generation before the cache is emptied.
 const IDENTITY_CACHE_MAX: usize = 10_000;
@@ -336,6 +337,7 @@ impl BuildState {
             };
             routes.push(Route {
                 api_id: api.id,
+                counters: RequestCounters::new(&api.name),
                 name: api.name.clone(),
                 base_path: api.base_path.clone(),
                 upstream,

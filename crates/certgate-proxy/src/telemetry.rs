@@ -1,6 +1,10 @@
 //! Metrics (via the `metrics` facade) and the per-request access log line (via
 //! `tracing`, rendered as JSON by the binary's subscriber).
 
+use std::sync::OnceLock;
+
+use metrics::Counter;
+
 use crate::evaluate::DenialReason;
 
 /// Counts one denial: `certgate_auth_denied_total{reason,api}`. Handshake refusals
@@ -22,4 +26,46 @@ pub(crate) fn record_request(api: &str, status: u16) {
         "status" => status.to_string()
     )
     .increment(1);
+}
+
+/// The `certgate_requests_total{api,status}` handles of one API, made on first use, so the
+/// hot path increments an atomic instead of building label strings and looking them up in
+/// the registry on every request.
+#[derive(Debug)]
+pub struct RequestCounters {
+    api: String,
+    /// One slot per status code 100..=599.
+    by_status: Box<[OnceLock<Counter>]>,
+}
+
+impl RequestCounters {
+    /// Counters for the API named `api` (`""`: requests that matched no API).
+    pub fn new(api: &str) -> RequestCounters {
+        RequestCounters {
+            api: api.to_owned(),
+            by_status: (100..600).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Counts one answered request.
+    pub fn record(&self, status: u16) {
+        match self.by_status.get(usize::from(status).wrapping_sub(100)) {
+            Some(slot) => slot
+                .get_or_init(|| {
+                    metrics::counter!(
+                        "certgate_requests_total",
+                        "api" => self.api.clone(),
+                        "status" => status.to_string()
+                    )
+                })
+                .increment(1),
+            None => record_request(&self.api, status),
+        }
+    }
+}
+
+/// The counters of requests that matched no API.
+pub(crate) fn unrouted_counters() -> &'static RequestCounters {
+    static UNROUTED: OnceLock<RequestCounters> = OnceLock::new();
+    UNROUTED.get_or_init(|| RequestCounters::new(""))
 }

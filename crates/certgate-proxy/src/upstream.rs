@@ -18,6 +18,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use time::format_description::well_known::Rfc3339;
 
+use crate::identity::ClientIdentity;
 use crate::response::{error_response, ProxyBody};
 use crate::route::Route;
 use crate::settings::ProxySettings;
@@ -59,12 +60,14 @@ pub(crate) struct UpstreamClient {
 pub(crate) struct Downstream<'a> {
     /// The TCP peer.
     pub peer: IpAddr,
+    /// The TCP peer's address as a header value (`X-Forwarded-For`).
+    pub peer_header: &'a HeaderValue,
     /// Whether the peer's `X-Forwarded-For` is kept and appended to.
     pub peer_is_trusted_proxy: bool,
     /// `https` or `http` (the listener's scheme).
     pub listener_https: bool,
     /// The verified identity to forward, when `forward_identity`.
-    pub identity: Option<&'a CertificateInfo>,
+    pub identity: Option<&'a ClientIdentity>,
 }
 
 impl UpstreamClient {
@@ -172,25 +175,28 @@ pub(crate) fn rewrite_request(
     headers.remove(header::UPGRADE);
     strip_identity_headers(headers);
 
-    let host = HeaderValue::from_str(route.upstream.authority.as_str()).ok();
-    match host {
+    match &route.upstream.host_header {
         Some(h) => {
-            headers.insert(header::HOST, h);
+            headers.insert(header::HOST, h.clone());
         }
         None => {
             headers.remove(header::HOST);
         }
     }
     let xff = HeaderName::from_static("x-forwarded-for");
-    let peer = down.peer.to_canonical().to_string();
-    let forwarded_for = match (down.peer_is_trusted_proxy, joined(headers, &xff)) {
-        (true, Some(prev)) if !prev.trim().is_empty() => format!("{prev}, {peer}"),
-        _ => peer,
+    let appended = match (down.peer_is_trusted_proxy, joined(headers, &xff)) {
+        (true, Some(prev)) if !prev.trim().is_empty() => {
+            let peer = down.peer.to_canonical();
+            HeaderValue::from_str(&format!("{prev}, {peer}")).ok()
+        }
+        _ => None,
     };
     headers.remove(&xff);
-    if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
-        headers.insert(xff, v);
-    }
+    match appended {
+        Some(v) => headers.insert(xff, v),
+        // The common case: the peer alone, rendered once per connection.
+        None => headers.insert(xff, down.peer_header.clone()),
+    };
     let proto = if down.listener_https { "https" } else { "http" };
     headers.insert(
         HeaderName::from_static("x-forwarded-proto"),
@@ -201,8 +207,10 @@ pub(crate) fn rewrite_request(
     if let Some(h) = original_host {
         headers.insert(xfh, h);
     }
-    if let Some(info) = down.identity {
-        set_identity_headers(headers, info);
+    if let Some(id) = down.identity {
+        for (name, value) in id.identity_headers() {
+            headers.insert(name.clone(), value.clone());
+        }
     }
     Ok(Request::from_parts(parts, body))
 }
@@ -252,8 +260,10 @@ pub(crate) fn strip_identity_headers(headers: &mut HeaderMap) {
     }
 }
 
-/// Sets the identity headers of SPEC §7 from a verified certificate.
-pub(crate) fn set_identity_headers(headers: &mut HeaderMap, info: &CertificateInfo) {
+/// The identity headers of SPEC §7 for a verified certificate (rendered once per
+/// identity; see [`ClientIdentity::identity_headers`]). A value that is not a valid
+/// header value is left out and logged.
+pub(crate) fn identity_header_values(info: &CertificateInfo) -> Vec<(HeaderName, HeaderValue)> {
     let not_after = info
         .not_after
         .to_offset(time::UtcOffset::UTC)
@@ -266,15 +276,15 @@ pub(crate) fn set_identity_headers(headers: &mut HeaderMap, info: &CertificateIn
         (X_CLIENT_CERT_FINGERPRINT, info.fingerprint_sha256.clone()),
         (X_CLIENT_CERT_NOT_AFTER, not_after),
     ];
+    let mut out = Vec::with_capacity(values.len());
     for (name, value) in values {
         match HeaderValue::from_str(&value) {
-            Ok(v) => {
-                headers.insert(HeaderName::from_static(name), v);
-            }
+            Ok(v) => out.push((HeaderName::from_static(name), v)),
             Err(_) => tracing::warn!(
                 header = name,
                 "identity value is not a valid header value; not forwarded"
             ),
         }
     }
+    out
 }
