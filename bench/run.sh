@@ -43,6 +43,14 @@ if ((${#need[@]})); then
 fi
 export PATH="$PATH:/usr/sbin:/sbin"
 
+# One run at a time: two runs on one machine share its two CPUs and its ports.
+mkdir -p "$root/bench/results"
+exec 9>"$root/bench/results/.lock"
+if ! flock -w "${BENCH_LOCK_WAIT:-0}" 9; then
+    echo "bench: another benchmark run holds bench/results/.lock; try again when it ends" >&2
+    exit 1
+fi
+
 if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
     echo "bench: cargo build --release -p certgate-loadgen -p certgate"
     if ! cargo build --release -p certgate-loadgen -p certgate; then
@@ -55,7 +63,7 @@ pki=${BENCH_PKI_DIR:-$root/bench/results/pki}
 "$here/lib/pki.sh" "$pki"
 export BENCH_PKI_DIR=$pki
 
-run_dir=${BENCH_RUN_DIR:-$root/bench/results/$(date +%Y%m%d-%H%M%S)}
+run_dir=${BENCH_RUN_DIR:-$root/bench/results/$(date +%Y%m%d-%H%M%S)-$$}
 mkdir -p "$run_dir"
 export BENCH_RUN_DIR=$run_dir
 

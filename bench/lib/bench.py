@@ -38,7 +38,8 @@ LOADGEN = os.environ.get("BENCH_LOADGEN", os.path.join(TARGET_DIR, "release", "c
 CERTGATE = os.environ.get("BENCH_CERTGATE", os.path.join(TARGET_DIR, "release", "certgate"))
 
 TOKEN = "bench-admin-token-0123456789abcdef"
-MATCHING_DN = "CN=bench-client,OU=Bench,O=certgate,C=US"
+# Matches the one client certificate and the load generator's pool (CN=bench-client-NNNNNN).
+MATCHING_DN = "CN=bench-client*,OU=Bench,O=certgate,C=US"
 HEADER_NAME = "X-SSL-Client-Cert"
 
 
@@ -54,6 +55,7 @@ DURATION = env_float("BENCH_DURATION", 6)
 WARMUP = env_float("BENCH_WARMUP", 1)
 REPS = env_int("BENCH_REPS", 5)
 HOLD = env_int("BENCH_HOLD", 10000)
+CLIENT_POOL = env_int("BENCH_CLIENT_POOL", 50000)
 HOLD_SECONDS = env_float("BENCH_HOLD_SECONDS", 5)
 PROXY_CPU = os.environ.get("BENCH_PROXY_CPU", "0")
 CLIENT_CPU = os.environ.get("BENCH_CLIENT_CPU", "1")
@@ -63,7 +65,7 @@ PORT_BASE = env_int("BENCH_PORT_BASE", 28000)
 # (curl checks them in the smoke stage); see docs/BENCHMARKS.md.
 VERIFY_SERVER = os.environ.get("BENCH_VERIFY_SERVER", "0") == "1"
 MAX_SECONDS = env_float("BENCH_MAX_SECONDS", 1080)
-ALL_SCENARIOS = ["ka-h1", "hs-ecdsa", "hs-rsa", "ca1000-hs", "ca1000-ka", "header", "h2", "mem"]
+ALL_SCENARIOS = ["ka-h1", "hs-ecdsa", "hs-ecdsa-cold", "hs-rsa", "ca1000-hs", "ca1000-ka", "header", "h2", "mem"]
 SCENARIOS = os.environ.get("BENCH_SCENARIOS", " ".join(ALL_SCENARIOS)).split()
 PROXIES = os.environ.get("BENCH_TARGETS", "nginx haproxy certgate").split()
 
@@ -88,14 +90,20 @@ ADMIN_PORT_OFFSET = 10  # certgate admin port = listener port + 10
 # Scenarios: id -> (title, loadgen arguments, [(label, endpoint)]).
 KA = ["--mode", "keepalive", "--connections", "64"]
 HS = ["--mode", "handshake", "--connections", "32"]
+# "@POOL@": present distinct client certificates (a new one per handshake) instead of one.
+HS_COLD = HS + ["@POOL@"]
 SCENARIO_DEFS = {
     "ka-h1": ("keep-alive HTTP/1.1 GET, ECDSA mTLS, 64 connections", KA,
               [("nginx", "nginx-ecdsa"), ("haproxy", "haproxy-ecdsa"), ("certgate", "certgate-ecdsa")]),
     "hs-ecdsa": ("full mTLS handshake per request, ECDSA P-256, 32 concurrent", HS,
                  [("nginx", "nginx-ecdsa"), ("haproxy", "haproxy-ecdsa"), ("certgate", "certgate-ecdsa")]),
+    "hs-ecdsa-cold": ("full mTLS handshake per request, ECDSA, a never-seen client certificate each time, 32 concurrent",
+                      HS_COLD,
+                      [("nginx", "nginx-ecdsa"), ("haproxy", "haproxy-ecdsa"), ("certgate", "certgate-ecdsa")]),
     "hs-rsa": ("full mTLS handshake per request, RSA-2048, 32 concurrent", HS,
                [("nginx", "nginx-rsa"), ("haproxy", "haproxy-rsa"), ("certgate", "certgate-rsa")]),
-    "ca1000-hs": ("1 CA + 1 pattern vs 1000 CAs + 1000 patterns (match last), full handshakes, 32 concurrent", HS,
+    "ca1000-hs": ("1 CA + 1 pattern vs 1000 CAs + 1000 patterns (match last), full handshakes with never-seen "
+                  "client certificates, 32 concurrent", HS_COLD,
                   [("certgate-1", "certgate-ecdsa"), ("certgate-1000", "certgate-ecdsa-ca1000"),
                    ("cg-1000ca-1dn", "certgate-ecdsa-ca1000-dn1"), ("cg-1ca-1000dn", "certgate-ecdsa-ca1-dn1000"),
                    ("nginx-1", "nginx-ecdsa"), ("nginx-1000", "nginx-ecdsa-ca1000")]),
@@ -515,33 +523,46 @@ class Bench:
 
     # -- scenarios
 
-    def tls_args(self, alg):
-        args = ["--cacert", os.path.join(self.pki, alg, "server-root.pem"),
-                "--cert", os.path.join(self.pki, alg, "client.pem"),
-                "--key", os.path.join(self.pki, alg, "client.key")]
+    def tls_args(self, alg, pool=False):
+        args = ["--cacert", os.path.join(self.pki, alg, "server-root.pem")]
+        if pool:
+            args += ["--client-pool", str(CLIENT_POOL),
+                     "--client-ca-cert", os.path.join(self.pki, alg, "client-ca.pem"),
+                     "--client-ca-key", os.path.join(self.pki, alg, "client-ca.key")]
+        else:
+            args += ["--cert", os.path.join(self.pki, alg, "client.pem"),
+                     "--key", os.path.join(self.pki, alg, "client.key")]
         return args if VERIFY_SERVER else args + ["--no-verify-server"]
 
-    def loadgen_argv(self, scen_args, ep):
+    def loadgen_argv(self, scen_args, ep, ready):
         alg = endpoint_alg(ep)
         argv = [LOADGEN, endpoint_url(ep), "--duration", str(DURATION), "--warmup", str(WARMUP),
-                "--threads", str(LOADGEN_THREADS)]
+                "--threads", str(LOADGEN_THREADS), "--ready-file", ready]
         if endpoint_url(ep).startswith("https"):
-            argv += self.tls_args(alg)
+            argv += self.tls_args(alg, pool="@POOL@" in scen_args)
         for a in scen_args:
-            argv.append(a.replace("@HEADER_FILE@", f"{HEADER_NAME}:{self.header_file}"))
+            if a != "@POOL@":
+                argv.append(a.replace("@HEADER_FILE@", f"{HEADER_NAME}:{self.header_file}"))
         return ["taskset", "-c", CLIENT_CPU] + argv
 
     def time_left(self, need):
         return time.monotonic() - self.started + need <= MAX_SECONDS
 
     def run_load(self, scen, label, ep, rep, scen_args):
-        argv = self.loadgen_argv(scen_args, ep)
+        ready = os.path.join(self.run_dir, "loadgen.ready")
+        if os.path.exists(ready):
+            os.remove(ready)
+        argv = self.loadgen_argv(scen_args, ep, ready)
         self.note_command(argv, f"{scen} {label} rep {rep}")
         proc_pids = self.pids(endpoint_proc(ep))
         up_pids = self.pids("upstream")
         la = loadavg()
         p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         pcpus, ccpus = parse_cpu_list(PROXY_CPU), parse_cpu_list(CLIENT_CPU)
+        # The load starts when the generator has done its start-up work (--client-pool).
+        deadline = time.monotonic() + 60
+        while not os.path.exists(ready) and p.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
         time.sleep(WARMUP)
         c0, u0, t0 = cpu_seconds(proc_pids), cpu_seconds(up_pids), time.monotonic()
         pb0, cb0 = cpus_busy_seconds(pcpus), cpus_busy_seconds(ccpus)
@@ -660,7 +681,7 @@ class Bench:
                      "nginx": out(["nginx", "-v"]), "haproxy": out(["haproxy", "-v"]),
                      "openssl": out(["openssl", "version"]), "kernel": os.uname().release,
                      "cpus": os.cpu_count(), "duration_s": DURATION, "warmup_s": WARMUP, "reps": REPS,
-                     "hold": HOLD, "proxy_cpu_list": PROXY_CPU, "client_cpu_list": CLIENT_CPU,
+                     "hold": HOLD, "client_pool": CLIENT_POOL, "proxy_cpu_list": PROXY_CPU, "client_cpu_list": CLIENT_CPU,
                      "loadgen_threads": LOADGEN_THREADS, "verify_server": VERIFY_SERVER, "scenarios": SCENARIOS, "proxies": PROXIES})
 
     def run(self):
@@ -713,6 +734,8 @@ RATIOS = [
     ("ka-h1", "certgate", "haproxy", "p99_ms", "<= 1.0 (p99 no worse)", lambda m: m <= 1.0),
     ("hs-ecdsa", "certgate", "nginx", "rps", ">= 1.5", lambda m: m >= 1.5),
     ("hs-ecdsa", "certgate", "haproxy", "rps", None, None),
+    ("hs-ecdsa-cold", "certgate", "nginx", "rps", ">= 1.5", lambda m: m >= 1.5),
+    ("hs-ecdsa-cold", "certgate", "haproxy", "rps", None, None),
     ("hs-rsa", "certgate", "nginx", "rps", ">= 1.5", lambda m: m >= 1.5),
     ("hs-rsa", "certgate", "haproxy", "rps", None, None),
     ("ca1000-hs", "certgate-1000", "certgate-1", "rps", ">= 0.95 (within 5%)", lambda m: m >= 0.95),
@@ -843,6 +866,12 @@ def summarize(path):
         w("")
         w(f"1-minute load average before the runs: median {median(las):.2f}, max {max(las):.2f} "
           "(the harness itself keeps it near 2; more means other work shared the CPUs)")
+    wrapped = sorted({(r["scenario"], r["target"]) for r in loads
+                      if r.get("client_pool") and (r.get("client_certs_presented") or 0) > r["client_pool"]})
+    if wrapped:
+        w("")
+        w("Client certificate pool wrapped (some certificates were presented twice; raise BENCH_CLIENT_POOL): "
+          + ", ".join(f"{s}/{t}" for s, t in wrapped))
     if disturbed:
         w("")
         w("Disturbed runs (other processes used more than 10% of the proxy's or the client's CPU):")

@@ -91,6 +91,16 @@ struct Args {
     /// Client certificate chain (PEM, leaf first).
     #[arg(long)]
     cert: Option<PathBuf>,
+    /// Present N distinct client certificates, one per handshake round-robin, issued at
+    /// start-up by --client-ca-cert/--client-ca-key (instead of --cert/--key).
+    #[arg(long)]
+    client_pool: Option<usize>,
+    /// CA certificate (PEM) that issues the --client-pool certificates.
+    #[arg(long)]
+    client_ca_cert: Option<PathBuf>,
+    /// CA private key (PEM) that issues the --client-pool certificates.
+    #[arg(long)]
+    client_ca_key: Option<PathBuf>,
     /// Client private key (PEM).
     #[arg(long)]
     key: Option<PathBuf>,
@@ -118,7 +128,8 @@ struct Args {
     /// Hold mode: open this many connections and keep them idle.
     #[arg(long)]
     hold: Option<usize>,
-    /// Hold mode: file written (with `{"held": n}`) once every connection is open.
+    /// File written when the load starts (after start-up work such as --client-pool), or
+    /// in hold mode (with `{"held": n}`) once every connection is open.
     #[arg(long)]
     ready_file: Option<PathBuf>,
     /// Key exchange groups offered.
@@ -144,6 +155,8 @@ struct Target {
     uri_abs: Uri,
     /// `None` for plain http.
     tls: Option<(TlsConnector, ServerName<'static>)>,
+    /// The client certificate pool, if any (for its counters).
+    pool: Option<Arc<tls::ClientPool>>,
     http2: bool,
     headers: HeaderMap,
     /// The whole HTTP/1.1 keep-alive request, serialised once (raw client).
@@ -227,6 +240,25 @@ fn parse_headers(args: &Args) -> anyhow::Result<HeaderMap> {
     Ok(map)
 }
 
+fn client_auth(args: &Args) -> anyhow::Result<tls::ClientAuth<'_>> {
+    match (
+        args.cert.as_deref(),
+        args.key.as_deref(),
+        args.client_pool,
+        args.client_ca_cert.as_deref(),
+        args.client_ca_key.as_deref(),
+    ) {
+        (Some(cert), Some(key), None, _, _) => Ok(tls::ClientAuth::Single { cert, key }),
+        (None, None, Some(n), Some(ca), Some(ca_key)) => Ok(tls::ClientAuth::Pool(Arc::new(
+            tls::ClientPool::generate(n, ca, ca_key)?,
+        ))),
+        (None, None, None, _, _) => Ok(tls::ClientAuth::None),
+        _ => bail!(
+            "give --cert and --key, or --client-pool with --client-ca-cert and --client-ca-key"
+        ),
+    }
+}
+
 fn build_target(args: &Args, resumption: bool) -> anyhow::Result<Target> {
     let uri: Uri = args.url.parse().context("bad URL")?;
     let tls_on = match uri.scheme_str() {
@@ -247,10 +279,14 @@ fn build_target(args: &Args, resumption: bool) -> anyhow::Result<Target> {
     let path = uri
         .path_and_query()
         .map_or("/".to_string(), |p| p.as_str().to_string());
+    let mut pool = None;
     let tls = if tls_on {
+        let auth = client_auth(args)?;
+        if let tls::ClientAuth::Pool(p) = &auth {
+            pool = Some(p.clone());
+        }
         let cfg = tls::client_config(&tls::TlsOptions {
-            cert: args.cert.as_deref(),
-            key: args.key.as_deref(),
+            auth,
             cacert: args.cacert.as_deref(),
             no_verify_server: args.no_verify_server,
             http2: args.http2,
@@ -278,6 +314,7 @@ fn build_target(args: &Args, resumption: bool) -> anyhow::Result<Target> {
         path,
         uri_abs: uri,
         tls,
+        pool,
         http2: args.http2,
         headers,
         raw_request,
@@ -626,6 +663,9 @@ async fn run_load(args: &Args) -> anyhow::Result<serde_json::Value> {
     }
     let resumption = args.mode == Mode::Keepalive;
     let t = Arc::new(build_target(args, resumption)?);
+    if let Some(f) = &args.ready_file {
+        std::fs::write(f, "{}").with_context(|| format!("cannot write {}", f.display()))?;
+    }
     let start = Instant::now();
     let measure = start + Duration::from_secs_f64(args.warmup);
     let end = measure + Duration::from_secs_f64(args.duration);
@@ -683,6 +723,8 @@ async fn run_load(args: &Args) -> anyhow::Result<serde_json::Value> {
         "handshakes": total.handshakes,
         "resumed": total.resumed,
         "client_cpu": client_cpu.map(|c| (c * 1000.0).round() / 1000.0),
+        "client_pool": t.pool.as_ref().map(|p| p.len()),
+        "client_certs_presented": t.pool.as_ref().map(|p| p.used()),
         "error_kinds": total.error_kinds,
     }))
 }

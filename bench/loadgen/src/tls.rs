@@ -5,10 +5,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{anyhow, bail, Context};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{bail, Context};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::Resumption;
+use rustls::client::{ResolvesClientCert, Resumption};
 use rustls::crypto::{aws_lc_rs, CryptoProvider};
+use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, DigitallySignedStruct, HandshakeKind, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -25,12 +28,25 @@ pub enum Kx {
     Default,
 }
 
+/// Where the client certificate comes from.
+pub enum ClientAuth<'a> {
+    /// No client certificate.
+    None,
+    /// One certificate chain (PEM, leaf first) and its key (PEM).
+    Single {
+        /// The chain file.
+        cert: &'a Path,
+        /// The key file.
+        key: &'a Path,
+    },
+    /// A pool of distinct client certificates, handed out round-robin, one per handshake.
+    Pool(Arc<ClientPool>),
+}
+
 /// What the client presents and trusts.
 pub struct TlsOptions<'a> {
-    /// PEM chain of the client certificate (leaf first).
-    pub cert: Option<&'a Path>,
-    /// PEM private key of the client certificate.
-    pub key: Option<&'a Path>,
+    /// The client certificate(s).
+    pub auth: ClientAuth<'a>,
     /// PEM CA certificates that sign the server certificate.
     pub cacert: Option<&'a Path>,
     /// Offer `h2` (else `http/1.1`) in ALPN.
@@ -124,8 +140,8 @@ pub fn client_config(opts: &TlsOptions<'_>) -> anyhow::Result<Arc<ClientConfig>>
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?
         .with_root_certificates(roots);
-    let mut cfg = match (opts.cert, opts.key) {
-        (Some(cert), Some(key)) => {
+    let mut cfg = match &opts.auth {
+        ClientAuth::Single { cert, key } => {
             let chain = read_certs(cert)?;
             let key = PrivateKeyDer::from_pem_file(key)
                 .with_context(|| format!("cannot read private key {}", key.display()))?;
@@ -133,8 +149,8 @@ pub fn client_config(opts: &TlsOptions<'_>) -> anyhow::Result<Arc<ClientConfig>>
                 .with_client_auth_cert(chain, key)
                 .context("client certificate and key do not fit together")?
         }
-        (None, None) => builder.with_no_client_auth(),
-        _ => return Err(anyhow!("--cert and --key go together")),
+        ClientAuth::Pool(pool) => builder.with_client_cert_resolver(pool.clone()),
+        ClientAuth::None => builder.with_no_client_auth(),
     };
     cfg.alpn_protocols = if opts.http2 {
         vec![b"h2".to_vec()]
@@ -159,4 +175,125 @@ pub fn was_resumed(conn: &rustls::ClientConnection) -> bool {
 /// True when ALPN chose `h2`.
 pub fn negotiated_h2(conn: &rustls::ClientConnection) -> bool {
     conn.alpn_protocol() == Some(b"h2")
+}
+
+/// Distinct client certificates, all issued by one CA at start-up (rcgen) and sharing one
+/// ECDSA P-256 key, handed out round-robin: each full handshake presents a certificate the
+/// server has not seen yet (until the pool wraps), so a server-side verdict cache keyed by
+/// certificate cannot serve it.
+#[derive(Debug)]
+pub struct ClientPool {
+    keys: Vec<Arc<CertifiedKey>>,
+    next: AtomicU64,
+}
+
+impl ClientPool {
+    /// Issues `n` certificates `CN=bench-client-<i>,OU=Bench,O=certgate,C=US` with the CA
+    /// of `ca_cert`/`ca_key` (PEM files; the CA key must be ECDSA P-256 or another key
+    /// rcgen signs with).
+    pub fn generate(n: usize, ca_cert: &Path, ca_key: &Path) -> anyhow::Result<Self> {
+        use rcgen::{
+            CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose, SerialNumber,
+        };
+        let ca_pem = std::fs::read_to_string(ca_cert)
+            .with_context(|| format!("cannot read {}", ca_cert.display()))?;
+        let ca_key_pem = std::fs::read_to_string(ca_key)
+            .with_context(|| format!("cannot read {}", ca_key.display()))?;
+        let ca_key = KeyPair::from_pem(&ca_key_pem).context("bad CA key")?;
+        let issuer = Issuer::from_ca_cert_pem(&ca_pem, ca_key).context("bad CA certificate")?;
+        let leaf_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let signing = aws_lc_rs::default_provider()
+            .key_provider
+            .load_private_key(PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()))
+            .context("cannot load the generated key")?;
+        let mut keys = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut params = CertificateParams::default();
+            let mut dn = DistinguishedName::new();
+            dn.push(DnType::CountryName, "US");
+            dn.push(DnType::OrganizationName, "certgate");
+            dn.push(DnType::OrganizationalUnitName, "Bench");
+            dn.push(DnType::CommonName, format!("bench-client-{i:06}"));
+            params.distinguished_name = dn;
+            params.is_ca = IsCa::NoCa;
+            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+            params.serial_number = Some(SerialNumber::from((i as u64 + 1).to_be_bytes().to_vec()));
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2099, 12, 31);
+            let cert = params.signed_by(&leaf_key, &issuer)?;
+            keys.push(Arc::new(CertifiedKey::new(
+                vec![cert.der().clone()],
+                signing.clone(),
+            )));
+        }
+        if keys.is_empty() {
+            bail!("--client-pool must be at least 1");
+        }
+        Ok(Self {
+            keys,
+            next: AtomicU64::new(0),
+        })
+    }
+
+    /// How many certificates were handed out.
+    pub fn used(&self) -> u64 {
+        self.next.load(Ordering::Relaxed)
+    }
+
+    /// How many distinct certificates the pool holds.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+impl ResolvesClientCert for ClientPool {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) as usize % self.keys.len();
+        self.keys.get(i).cloned()
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_hands_out_distinct_certificates_round_robin() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = rcgen::CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "test CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = params.self_signed(&ca_key).unwrap();
+        let (cert_path, key_path) = (dir.path().join("ca.pem"), dir.path().join("ca.key"));
+        std::fs::write(&cert_path, ca.pem()).unwrap();
+        std::fs::write(&key_path, ca_key.serialize_pem()).unwrap();
+
+        let pool = ClientPool::generate(3, &cert_path, &key_path).unwrap();
+        assert_eq!(pool.len(), 3);
+        let picks: Vec<_> = (0..4).map(|_| pool.resolve(&[], &[]).unwrap()).collect();
+        assert_eq!(pool.used(), 4);
+        assert_ne!(picks[0].cert[0], picks[1].cert[0]);
+        assert_ne!(picks[1].cert[0], picks[2].cert[0]);
+        assert_eq!(picks[0].cert[0], picks[3].cert[0]);
+        let (_, x509) = x509_parser::parse_x509_certificate(&picks[1].cert[0]).unwrap();
+        assert_eq!(
+            x509.subject().to_string(),
+            "C=US, O=certgate, OU=Bench, CN=bench-client-000001"
+        );
+        assert_eq!(x509.issuer().to_string(), "CN=test CA");
+    }
 }
