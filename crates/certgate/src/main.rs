@@ -8,6 +8,11 @@ mod secrets;
 
 use std::process::ExitCode;
 
+/// jemalloc: 11% less resident memory per idle mTLS connection than glibc's allocator in
+/// the benchmark's 10,000-connection scenario (mimalloc was worse); see docs/BENCHMARKS.md.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use clap::{Parser, Subcommand};
 
 /// certgate: an API gateway whose core is client certificate authentication.
