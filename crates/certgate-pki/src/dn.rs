@@ -458,6 +458,11 @@ impl Dn {
 
     /// The attributes of RDN `i` (canonical order) in matching form.
     #[inline]
+    pub(crate) fn norm_attrs(&self) -> &[NormAttr] {
+        &self.norm
+    }
+
+    /// The matching form of the attributes of RDN `i`.
     pub(crate) fn norm_rdn(&self, i: usize) -> &[NormAttr] {
         let start = self.bounds.get(i).copied().unwrap_or(0) as usize;
         let end = self.bounds.get(i + 1).copied().unwrap_or(0) as usize;

@@ -30,7 +30,7 @@
 //! bipartite rows only test RDNs holding the right attribute types (a per-type bit set in
 //! the DN). Matching never allocates for DNs of up to 64 RDNs.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 use crate::dn::{
     parse_syntax, value_bit, Dn, Mode, NormAttr, RawSegment, RawValue, Signature, TypeKey, VChar,
@@ -412,6 +412,53 @@ impl RdnPat {
     }
 }
 
+impl ValuePat {
+    /// The literal text every matching value starts with (empty when none).
+    fn literal_prefix(&self) -> String {
+        match self {
+            ValuePat::Exact(s) | ValuePat::Prefix(s) => s.to_string(),
+            ValuePat::Glob(g) if !g.starts_with_many => match g.parts.first() {
+                Some(Part::Lit(l)) => l.to_string(),
+                Some(Part::Mixed(toks)) => toks
+                    .iter()
+                    .map_while(|t| match t {
+                        PTok::Char(c) => Some(*c),
+                        PTok::One => None,
+                    })
+                    .collect(),
+                None => String::new(),
+            },
+            _ => String::new(),
+        }
+    }
+}
+
+impl Pattern {
+    /// Every (attribute type, literal prefix) this pattern could be indexed under, each
+    /// prefix cut to [`INDEX_KEY_CHARS`] characters: every attribute of every RDN segment
+    /// must be matched, so each is a necessary condition.
+    fn index_keys(&self) -> Vec<(&TypeKey, String)> {
+        self.segments
+            .iter()
+            .filter_map(|s| match s {
+                Segment::Rdn(r) => Some(r),
+                _ => None,
+            })
+            .flat_map(|r| r.attrs.iter())
+            .map(|a| {
+                let prefix: String = a
+                    .value
+                    .literal_prefix()
+                    .chars()
+                    .take(INDEX_KEY_CHARS)
+                    .collect();
+                (&a.key, prefix)
+            })
+            .filter(|(_, p)| !p.is_empty())
+            .collect()
+    }
+}
+
 impl AttrPat {
     #[inline]
     fn matches(&self, a: &NormAttr) -> bool {
@@ -719,6 +766,109 @@ impl Pattern {
 #[derive(Debug, Clone, Default)]
 pub struct PatternSet {
     patterns: Vec<Pattern>,
+    /// Candidate index for sets larger than [`INDEX_MIN`] (and at most [`INDEX_MAX`]).
+    index: Option<PrefixIndex>,
+}
+
+/// Below this many patterns a plain scan is as fast as the index.
+const INDEX_MIN: usize = 16;
+/// The index keeps candidates in a bit set on the stack: 16 words = 1024 patterns (the
+/// store allows 1000). Larger sets are scanned.
+const INDEX_MAX: usize = 64 * INDEX_WORDS;
+const INDEX_WORDS: usize = 16;
+/// Index keys are at most this many characters of a literal prefix.
+const INDEX_KEY_CHARS: usize = 8;
+
+/// Every pattern RDN must be matched by some RDN of the DN, so a pattern attribute
+/// `TYPE=literal…` can only match a DN holding a `TYPE` value that starts with `literal`.
+/// The index files each pattern under its longest such literal prefix (up to
+/// [`INDEX_KEY_CHARS`] characters) and type; a DN then looks up the prefixes of its own
+/// values and only those patterns (plus the ones without any literal prefix) are matched,
+/// in order. 1000 patterns that differ in a literal part cost a few hash lookups instead
+/// of 1000 matches.
+#[derive(Debug, Clone)]
+struct PrefixIndex {
+    by_type: HashMap<TypeKey, HashMap<Box<str>, Vec<u16>>>,
+    /// The distinct key lengths in characters, ascending.
+    lengths: Vec<usize>,
+    /// Patterns without a literal prefix: always candidates.
+    unkeyed: [u64; INDEX_WORDS],
+}
+
+impl PrefixIndex {
+    fn build(patterns: &[Pattern]) -> PrefixIndex {
+        // Every (type, prefix) key each pattern could be filed under; the pattern goes
+        // under its rarest key across the set (ties: the longer), so a prefix shared by
+        // many patterns (`O=Acme Corp` everywhere) does not make them all candidates.
+        let keys: Vec<Vec<(&TypeKey, String)>> = patterns.iter().map(Pattern::index_keys).collect();
+        let mut frequency: HashMap<(&TypeKey, &str), usize> = HashMap::new();
+        for pattern_keys in &keys {
+            for (t, k) in pattern_keys {
+                *frequency.entry((*t, k.as_str())).or_default() += 1;
+            }
+        }
+        let mut by_type: HashMap<TypeKey, HashMap<Box<str>, Vec<u16>>> = HashMap::new();
+        let mut lengths = Vec::new();
+        let mut unkeyed = [0u64; INDEX_WORDS];
+        for (i, pattern_keys) in keys.iter().enumerate() {
+            let best = pattern_keys.iter().min_by_key(|(t, k)| {
+                let n = frequency.get(&(*t, k.as_str())).copied().unwrap_or(0);
+                (n, usize::MAX - k.chars().count())
+            });
+            match best {
+                Some((key, chars)) => {
+                    let n = chars.chars().count();
+                    if !lengths.contains(&n) {
+                        lengths.push(n);
+                    }
+                    by_type
+                        .entry((*key).clone())
+                        .or_default()
+                        .entry(chars.clone().into_boxed_str())
+                        .or_default()
+                        .push(i as u16);
+                }
+                None => set_bit(&mut unkeyed, i),
+            }
+        }
+        lengths.sort_unstable();
+        PrefixIndex {
+            by_type,
+            lengths,
+            unkeyed,
+        }
+    }
+
+    /// The candidate patterns for `dn`, as a bit set by pattern index.
+    fn candidates(&self, dn: &Dn) -> [u64; INDEX_WORDS] {
+        let mut bits = self.unkeyed;
+        for attr in dn.norm_attrs() {
+            let Some(by_prefix) = self.by_type.get(&attr.key) else {
+                continue;
+            };
+            let value: &str = &attr.value;
+            for &n in &self.lengths {
+                // Byte end of the first `n` characters; stop when the value is shorter.
+                let end = match value.char_indices().nth(n) {
+                    Some((end, _)) => end,
+                    None if value.chars().count() == n => value.len(),
+                    None => break,
+                };
+                if let Some(list) = value.get(..end).and_then(|k| by_prefix.get(k)) {
+                    for &i in list {
+                        set_bit(&mut bits, usize::from(i));
+                    }
+                }
+            }
+        }
+        bits
+    }
+}
+
+fn set_bit(bits: &mut [u64; INDEX_WORDS], i: usize) {
+    if let Some(w) = bits.get_mut(i / 64) {
+        *w |= 1u64 << (i % 64);
+    }
 }
 
 impl PatternSet {
@@ -732,12 +882,29 @@ impl PatternSet {
             .into_iter()
             .map(|p| Pattern::parse(p.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(PatternSet { patterns })
+        let index = (INDEX_MIN..=INDEX_MAX)
+            .contains(&patterns.len())
+            .then(|| PrefixIndex::build(&patterns));
+        Ok(PatternSet { patterns, index })
     }
 
     /// The index of the first pattern (in the order given) that matches `dn`.
     pub fn first_match(&self, dn: &Dn) -> Option<usize> {
-        self.patterns.iter().position(|p| p.matches(dn))
+        let Some(index) = &self.index else {
+            return self.patterns.iter().position(|p| p.matches(dn));
+        };
+        let bits = index.candidates(dn);
+        for (w, word) in bits.iter().enumerate() {
+            let mut word = *word;
+            while word != 0 {
+                let i = w * 64 + word.trailing_zeros() as usize;
+                if self.patterns.get(i).is_some_and(|p| p.matches(dn)) {
+                    return Some(i);
+                }
+                word &= word - 1;
+            }
+        }
+        None
     }
 
     /// The first pattern (in the order given) that matches `dn`.

@@ -457,3 +457,62 @@ proptest! {
         prop_assert_eq!(&ascii, &dn);
     }
 }
+
+/// The set's prefix index (used from 16 patterns on) must give exactly the answer of a
+/// plain scan: every valid pattern of the table, in table order and rotated, against every
+/// DN of the table.
+#[test]
+fn indexed_pattern_set_agrees_with_a_plain_scan() {
+    let patterns: Vec<&str> = CASES
+        .iter()
+        .filter(|(p, _, _)| Pattern::parse(p).is_ok())
+        .map(|(p, _, _)| *p)
+        .collect();
+    assert!(patterns.len() > 100);
+    let mut dns: Vec<&str> = CASES.iter().map(|(_, dn, _)| *dn).collect();
+    dns.sort_unstable();
+    dns.dedup();
+    for rotation in [0, 1, 37, 90] {
+        let mut order = patterns.clone();
+        let by = rotation % order.len();
+        order.rotate_left(by);
+        let set = PatternSet::compile(&order).unwrap();
+        let compiled: Vec<Pattern> = order.iter().map(|p| Pattern::parse(p).unwrap()).collect();
+        for dn in &dns {
+            let dn = Dn::parse(dn).unwrap();
+            let scan = compiled.iter().position(|p| p.matches(&dn));
+            assert_eq!(set.first_match(&dn), scan, "rotation {rotation}, DN {dn}");
+        }
+        // Subsets of every size around the index threshold.
+        for n in [15, 16, 17, 40] {
+            let subset = &order[..n.min(order.len())];
+            let set = PatternSet::compile(subset).unwrap();
+            for dn in &dns {
+                let dn = Dn::parse(dn).unwrap();
+                let scan = compiled[..subset.len()].iter().position(|p| p.matches(&dn));
+                assert_eq!(set.first_match(&dn), scan, "{n} patterns, DN {dn}");
+            }
+        }
+    }
+}
+
+proptest! {
+    /// Random DNs against a large set of table patterns plus patterns made from the DN
+    /// itself: the index never changes the answer.
+    #[test]
+    fn prop_index_agrees_with_scan(rdns in dn_strategy()) {
+        let dn_text = render(&rdns, escape_dn);
+        let Ok(dn) = Dn::parse(&dn_text) else { return Ok(()); };
+        let mut patterns: Vec<String> = CASES
+            .iter()
+            .filter(|(p, _, _)| Pattern::parse(p).is_ok())
+            .map(|(p, _, _)| p.to_string())
+            .collect();
+        patterns.push(render(&rdns, |v| format!("{}*", escape(&v.chars().take(2).collect::<String>()))));
+        patterns.push(render(&rdns, escape));
+        let patterns: Vec<String> = patterns.into_iter().filter(|p| Pattern::parse(p).is_ok()).collect();
+        let set = PatternSet::compile(&patterns).unwrap();
+        let scan = patterns.iter().position(|p| Pattern::parse(p).unwrap().matches(&dn));
+        prop_assert_eq!(set.first_match(&dn), scan);
+    }
+}
