@@ -11,6 +11,9 @@
 //!   the certificate), keeps them idle for `--duration` seconds, reports how many stayed
 //!   open.
 //!
+//! The client presents one certificate (`--cert`/`--key`) or, with `--client-pool N`, a
+//! different certificate per handshake, issued at start-up by a given CA.
+//!
 //! The result is one JSON line on stdout: `{requests, errors, duration_s, rps, p50_ms,
 //! p99_ms, ...}`.
 
