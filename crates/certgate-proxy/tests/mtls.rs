@@ -14,8 +14,8 @@ use bytes::Bytes;
 use certgate_proxy::ProxySettings;
 use certgate_store::model::{Api, GatewayConfig, TrustedCertificate, ValidationFailure};
 use common::{
-    assert_denied, mtls_config, spawn_echo, spawn_gateway, tls_settings, ClientSpec, GatewayHandle,
-    IssuedBy, Pki, TlsClient,
+    assert_denied, client_config, mtls_config, spawn_echo, spawn_gateway, tls_settings, ClientSpec,
+    GatewayHandle, IssuedBy, Pki, TlsClient,
 };
 use http::{Request, Version};
 use http_body_util::{BodyExt, Full};
@@ -427,26 +427,6 @@ async fn silent_upstream_is_504_with_the_exact_body() {
     holder.abort();
 }
 
-/// A rustls client config presenting `identity`, offering the given ALPN protocols.
-fn client_config(
-    pki: &Pki,
-    identity: &common::Identity,
-    alpn: &[&[u8]],
-) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(pki.root.der.clone()).unwrap();
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_client_auth_cert(identity.chain(), identity.key_der())
-    .unwrap();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    Arc::new(config)
-}
-
 #[tokio::test]
 async fn http2_via_alpn_works_and_carries_the_identity() {
     let pki = Pki::new();
@@ -460,7 +440,7 @@ async fn http2_via_alpn_works_and_carries_the_identity() {
     let (addr, _gw) = gateway(&pki, &config).await;
     let alice = pki.client_cn("alice");
     let connector =
-        tokio_rustls::TlsConnector::from(client_config(&pki, &alice, &[b"h2", b"http/1.1"]));
+        tokio_rustls::TlsConnector::from(client_config(&pki, Some(&alice), &[b"h2", b"http/1.1"]));
     let tcp = TcpStream::connect(addr).await.unwrap();
     let tls = connector
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
@@ -503,7 +483,7 @@ async fn http2_disabled_negotiates_http1() {
     let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
     let alice = pki.client_cn("alice");
     let connector =
-        tokio_rustls::TlsConnector::from(client_config(&pki, &alice, &[b"h2", b"http/1.1"]));
+        tokio_rustls::TlsConnector::from(client_config(&pki, Some(&alice), &[b"h2", b"http/1.1"]));
     let tcp = TcpStream::connect(addr).await.unwrap();
     let tls = connector
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
@@ -711,7 +691,7 @@ async fn connection_limit_holds_further_connections_in_the_queue() {
     settings.max_connections = 1;
     let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
     let alice = pki.client_cn("alice");
-    let client = client_config(&pki, &alice, &[]);
+    let client = client_config(&pki, Some(&alice), &[]);
     // The first connection holds the only slot.
     let tcp = TcpStream::connect(addr).await.unwrap();
     let tls = tokio_rustls::TlsConnector::from(client.clone())
@@ -777,7 +757,7 @@ async fn idle_http2_connection_is_closed_after_the_idle_timeout() {
     let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
     let alice = pki.client_cn("alice");
     let tcp = TcpStream::connect(addr).await.unwrap();
-    let tls = tokio_rustls::TlsConnector::from(client_config(&pki, &alice, &[b"h2"]))
+    let tls = tokio_rustls::TlsConnector::from(client_config(&pki, Some(&alice), &[b"h2"]))
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await
         .unwrap();

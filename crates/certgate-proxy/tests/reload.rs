@@ -13,46 +13,19 @@ use bytes::Bytes;
 use certgate_proxy::ProxySettings;
 use certgate_store::model::{CertAuthMode, GatewayConfig, ValidationFailure};
 use common::{
-    apply, assert_denied, mtls_config, spawn_echo, spawn_gateway, tls_settings, Identity, Pki,
+    apply, assert_denied, client_config, mtls_config, spawn_echo, spawn_gateway, tls_settings, Pki,
     Reply,
 };
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rustls::client::Resumption;
 use rustls::HandshakeKind;
 use rustls_pki_types::ServerName;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 type ClientError = Box<dyn std::error::Error + Send + Sync>;
-
-/// A rustls client config trusting the test root, presenting `identity`, with a session
-/// cache (resumption on) and the given ALPN list.
-fn client_config(
-    pki: &Pki,
-    identity: Option<&Identity>,
-    alpn: &[&[u8]],
-) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(pki.root.der.clone()).unwrap();
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots);
-    let mut config = match identity {
-        Some(id) => builder
-            .with_client_auth_cert(id.chain(), id.key_der())
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    config.resumption = Resumption::in_memory_sessions(64);
-    Arc::new(config)
-}
 
 /// A keep-alive HTTP/1.1 connection over TLS.
 struct KeepAlive {

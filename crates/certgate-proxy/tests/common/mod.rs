@@ -805,6 +805,32 @@ pub async fn raw_http(addr: SocketAddr, request: &[u8]) -> String {
 
 /// A rustls client that trusts the test root (only) and presents `identity`, or no
 /// certificate.
+/// A rustls client config trusting the test root, presenting `identity` (its chain) or
+/// nothing, with the given ALPN list and an in-memory session cache (resumption on).
+pub fn client_config(
+    pki: &Pki,
+    identity: Option<&Identity>,
+    alpn: &[&[u8]],
+) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(pki.root.der.clone()).unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let mut config = match identity {
+        Some(id) => builder
+            .with_client_auth_cert(id.chain(), id.key_der())
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    config.resumption = rustls::client::Resumption::in_memory_sessions(64);
+    Arc::new(config)
+}
+
 #[derive(Clone)]
 pub struct TlsClient {
     connector: tokio_rustls::TlsConnector,
@@ -813,22 +839,8 @@ pub struct TlsClient {
 impl TlsClient {
     /// A client presenting `identity` (its chain), or nothing.
     pub fn new(pki: &Pki, identity: Option<&Identity>) -> TlsClient {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(pki.root.der.clone()).unwrap();
-        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-        let config = match identity {
-            Some(identity) => builder
-                .with_client_auth_cert(identity.chain(), identity.key_der())
-                .unwrap(),
-            None => builder.with_no_client_auth(),
-        };
         TlsClient {
-            connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            connector: tokio_rustls::TlsConnector::from(client_config(pki, identity, &[])),
         }
     }
 
