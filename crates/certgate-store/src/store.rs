@@ -363,6 +363,23 @@ impl Store {
         Ok(self.pool().begin_with("BEGIN IMMEDIATE").await?)
     }
 
+    /// Runs a one-row `DELETE … WHERE … = $1` in its own write transaction; no row
+    /// deleted is `missing(id)` and changes nothing.
+    async fn delete_one(
+        &self,
+        sql: &'static str,
+        id: i64,
+        missing: fn(i64) -> StoreError,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Err(missing(id));
+        }
+        self.commit(tx).await?;
+        Ok(())
+    }
+
     async fn begin_read(&self) -> Result<Tx> {
         Ok(self.pool().begin().await?)
     }
@@ -798,16 +815,12 @@ impl Store {
 
     /// Removes a component from the trust table.
     pub async fn remove_trusted(&self, certificate_id: i64) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM trusted_certificates WHERE component_id = $1")
-            .bind(certificate_id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(not_in_table(certificate_id));
-        }
-        self.commit(tx).await?;
-        Ok(())
+        self.delete_one(
+            "DELETE FROM trusted_certificates WHERE component_id = $1",
+            certificate_id,
+            not_in_table,
+        )
+        .await
     }
 
     // ---------------------------------------------------------------- APIs
@@ -862,16 +875,8 @@ impl Store {
 
     /// Deletes an API.
     pub async fn delete_api(&self, id: i64) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let done = sqlx::query("DELETE FROM apis WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(api_not_found(id));
-        }
-        self.commit(tx).await?;
-        Ok(())
+        self.delete_one("DELETE FROM apis WHERE id = $1", id, api_not_found)
+            .await
     }
 
     /// Sets (replaces) an API's override.
