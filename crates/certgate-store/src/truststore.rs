@@ -154,6 +154,19 @@ struct State {
     manifest: Option<Manifest>,
 }
 
+impl State {
+    /// Records an intact trust store described by `manifest`.
+    fn set_ok(&mut self, manifest: Manifest) {
+        self.info = TrustStoreInfo {
+            status: TrustStoreStatus::Ok,
+            entries: manifest.entries.len(),
+            sha256: Some(manifest.sha256.clone()),
+            built_at: Some(manifest.built_at),
+        };
+        self.manifest = Some(manifest);
+    }
+}
+
 /// A node's on-disk trust store. Thread-safe; share it as `Arc<TrustStore>`.
 #[derive(Debug)]
 pub struct TrustStore {
@@ -244,13 +257,7 @@ impl TrustStore {
         match self.verify(known.as_ref()) {
             Ok(manifest) => {
                 if matches_config(&manifest, config) {
-                    state.info = TrustStoreInfo {
-                        status: TrustStoreStatus::Ok,
-                        entries: manifest.entries.len(),
-                        sha256: Some(manifest.sha256.clone()),
-                        built_at: Some(manifest.built_at),
-                    };
-                    state.manifest = Some(manifest);
+                    state.set_ok(manifest);
                     state.info.clone()
                 } else {
                     tracing::info!(dir = %self.dir.display(), "trust store: trust table changed, rebuilding");
@@ -321,13 +328,7 @@ impl TrustStore {
     fn build(&self, state: &mut State, config: &GatewayConfig) -> TrustStoreInfo {
         match self.write_files(config) {
             Ok(manifest) => {
-                state.info = TrustStoreInfo {
-                    status: TrustStoreStatus::Ok,
-                    entries: manifest.entries.len(),
-                    sha256: Some(manifest.sha256.clone()),
-                    built_at: Some(manifest.built_at),
-                };
-                state.manifest = Some(manifest);
+                state.set_ok(manifest);
                 tracing::info!(
                     dir = %self.dir.display(),
                     entries = state.info.entries,
