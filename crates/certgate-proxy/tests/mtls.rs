@@ -14,8 +14,8 @@ use bytes::Bytes;
 use certgate_proxy::ProxySettings;
 use certgate_store::model::{Api, GatewayConfig, TrustedCertificate, ValidationFailure};
 use common::{
-    assert_denied, client_config, mtls_config, spawn_echo, spawn_gateway, tls_settings, ClientSpec,
-    GatewayHandle, IssuedBy, Pki, TlsClient,
+    assert_denied, client_config, h2_connect, mtls_config, spawn_echo, spawn_gateway, tls_settings,
+    ClientSpec, GatewayHandle, IssuedBy, Pki, TlsClient,
 };
 use http::{Request, Version};
 use http_body_util::{BodyExt, Full};
@@ -756,16 +756,7 @@ async fn idle_http2_connection_is_closed_after_the_idle_timeout() {
     settings.idle_timeout = Duration::from_millis(500);
     let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
     let alice = pki.client_cn("alice");
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let tls = tokio_rustls::TlsConnector::from(client_config(&pki, Some(&alice), &[b"h2"]))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-            .await
-            .unwrap();
-    let driver = tokio::spawn(conn);
+    let (mut sender, driver) = h2_connect(addr, client_config(&pki, Some(&alice), &[b"h2"])).await;
     let req = Request::get("https://localhost/")
         .body(Full::new(Bytes::new()))
         .unwrap();

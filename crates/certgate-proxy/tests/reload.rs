@@ -13,13 +13,13 @@ use bytes::Bytes;
 use certgate_proxy::ProxySettings;
 use certgate_store::model::{CertAuthMode, GatewayConfig, ValidationFailure};
 use common::{
-    apply, assert_denied, client_config, mtls_config, spawn_echo, spawn_gateway, tls_settings, Pki,
-    Reply,
+    apply, assert_denied, client_config, h2_connect, mtls_config, spawn_echo, spawn_gateway,
+    tls_settings, Pki, Reply,
 };
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use rustls::HandshakeKind;
 use rustls_pki_types::ServerName;
 use tokio::net::{TcpListener, TcpStream};
@@ -237,16 +237,7 @@ async fn http2_connection_gets_goaway_on_a_mode_change() {
     none.client_cert_auth.mode = CertAuthMode::None;
     let (addr, runtime, _gw) = spawn_gateway(tls_settings(&pki), &mtls).await;
     let alice = pki.client_cn("alice");
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let tls = tokio_rustls::TlsConnector::from(client_config(&pki, Some(&alice), &[b"h2"]))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
-    let (mut sender, conn) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-            .await
-            .unwrap();
-    let driver = tokio::spawn(conn);
+    let (mut sender, driver) = h2_connect(addr, client_config(&pki, Some(&alice), &[b"h2"])).await;
     let req = Request::get("https://localhost/")
         .body(Full::new(Bytes::new()))
         .unwrap();

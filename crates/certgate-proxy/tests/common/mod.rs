@@ -831,6 +831,32 @@ pub fn client_config(
     Arc::new(config)
 }
 
+/// An HTTP/2 connection over TLS (SNI `localhost`) to `addr` with `config`: the request
+/// sender and the task driving the connection (it ends when the server closes).
+pub async fn h2_connect(
+    addr: std::net::SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+) -> (
+    hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    tokio::task::JoinHandle<hyper::Result<()>>,
+) {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(
+            rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    (sender, tokio::spawn(conn))
+}
+
 #[derive(Clone)]
 pub struct TlsClient {
     connector: tokio_rustls::TlsConnector,
