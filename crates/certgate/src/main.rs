@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 /// jemalloc: 11% less resident memory per idle mTLS connection than glibc's allocator in
 /// the benchmark's 10,000-connection scenario (mimalloc was worse); see docs/BENCHMARKS.md.
+#[cfg(feature = "jemalloc")]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
