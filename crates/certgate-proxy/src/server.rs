@@ -1,25 +1,40 @@
 //! The accept loop and per-connection serving: connection limit, TLS accept and the
-//! post-handshake judgement, hyper-util's auto builder (HTTP/1.1 and HTTP/2 via ALPN),
-//! timeouts, the per-request pipeline (route → certificate → evaluate → proxy → log),
-//! mode-generation closes and graceful shutdown.
+//! post-handshake judgement, hyper's HTTP/1.1 and HTTP/2 connections (chosen by ALPN;
+//! hyper-util's auto detection on plain listeners), timeouts, the per-request pipeline
+//! (route → certificate → evaluate → proxy → log), mode-generation closes and graceful
+//! shutdown.
+//!
+//! Memory per idle connection is a benchmarked target (docs/BENCHMARKS.md), so a
+//! connection's state is kept small: the handshake future and the TLS stream are boxed
+//! (the first is freed after the handshake, the second is not copied into every future
+//! that moves it), the hyper connection is boxed at its exact size, and no connection has
+//! a timer or signal future of its own: one supervisor per listener (see [`Registry`])
+//! handles the idle timeout, mode changes and shutdown and asks single connections to
+//! close through their [`CloseSignal`].
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::future::Future;
+use std::fmt::Display;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use certgate_store::model::{CertAuthMode, ValidationFailure};
+use futures_util::task::AtomicWaker;
 use http::{header, HeaderValue, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -34,7 +49,7 @@ use crate::telemetry;
 use crate::tls::{negotiated_h2, peer_chain, TlsFactory};
 use crate::upstream::{strip_identity_headers, Downstream, UpstreamClient};
 
-/// How often an open connection checks its idle time.
+/// How often the supervisor looks for connections past the idle timeout.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// State shared by every connection of one listener.
@@ -45,9 +60,9 @@ struct Shared {
     /// Detects HTTP/1.1 or HTTP/2 from the first bytes (plain listeners).
     http_auto: auto::Builder<TokioExecutor>,
     /// ALPN chose `http/1.1` (or nothing).
-    http1: auto::Builder<TokioExecutor>,
+    http1: http1::Builder,
     /// ALPN chose `h2`.
-    http2: auto::Builder<TokioExecutor>,
+    http2: http2::Builder<TokioExecutor>,
     started: Instant,
 }
 
@@ -68,12 +83,12 @@ pub async fn serve(
     };
     let upstream = UpstreamClient::new(&settings)?;
     let http_auto = if settings.http2 {
-        http_builder(&settings)
+        auto_builder(&settings)
     } else {
-        http_builder(&settings).http1_only()
+        auto_builder(&settings).http1_only()
     };
-    let http1 = http_builder(&settings).http1_only();
-    let http2 = http_builder(&settings).http2_only();
+    let http1 = http1_builder(&settings);
+    let http2 = http2_builder(&settings);
     let shared = Arc::new(Shared {
         upstream,
         http_auto,
@@ -85,7 +100,14 @@ pub async fn serve(
     });
     let limit = Arc::new(Semaphore::new(shared.settings.max_connections.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
+    let registry = Arc::new(Registry::default());
     let mut tasks = JoinSet::new();
+    tasks.spawn(supervise(
+        registry.clone(),
+        shared.runtime.clone(),
+        stop_rx,
+        shared.settings.idle_timeout,
+    ));
     let mut tls_config: Option<(u64, TlsAcceptor)> = None;
     tokio::pin!(shutdown);
 
@@ -133,16 +155,16 @@ pub async fn serve(
             },
         };
         let shared = shared.clone();
-        let stop = stop_rx.clone();
+        let registry = registry.clone();
         tasks.spawn(async move {
             run_connection(
                 shared,
+                registry,
                 stream,
                 peer,
                 acceptor,
                 (snapshot.mode_generation, snapshot.mode),
                 permit,
-                stop,
             )
             .await;
         });
@@ -162,15 +184,35 @@ pub async fn serve(
     Ok(())
 }
 
-/// The HTTP settings shared by every builder; the caller picks the protocol versions.
-fn http_builder(settings: &ProxySettings) -> auto::Builder<TokioExecutor> {
+/// hyper's HTTP/1.1 settings.
+fn http1_builder(settings: &ProxySettings) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive(true)
+        .header_read_timeout(settings.header_read_timeout)
+        // hyper refuses a buffer under 8 KiB; past it a request head gets 431.
+        .max_buf_size(settings.max_header_bytes.max(8192));
+    builder
+}
+
+/// hyper's HTTP/2 settings.
+fn http2_builder(settings: &ProxySettings) -> http2::Builder<TokioExecutor> {
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
+    builder
+}
+
+/// The same settings for protocol detection on plain listeners.
+fn auto_builder(settings: &ProxySettings) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .keep_alive(true)
         .header_read_timeout(settings.header_read_timeout)
-        // hyper refuses a buffer under 8 KiB; past it a request head gets 431.
         .max_buf_size(settings.max_header_bytes.max(8192));
     builder
         .http2()
@@ -182,23 +224,38 @@ fn http_builder(settings: &ProxySettings) -> auto::Builder<TokioExecutor> {
 /// One connection: TLS (if any), the post-handshake judgement, then HTTP.
 async fn run_connection(
     shared: Arc<Shared>,
+    registry: Arc<Registry>,
     stream: TcpStream,
     peer: SocketAddr,
     acceptor: Option<TlsAcceptor>,
     accepted: (u64, CertAuthMode),
     _permit: OwnedSemaphorePermit,
-    stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let Some(acceptor) = acceptor else {
-        let builder = &shared.http_auto;
-        serve_http(&shared, builder, stream, peer, None, accepted, stop).await;
+        serve_http(
+            &shared,
+            &registry,
+            Proto::Auto,
+            stream,
+            peer,
+            None,
+            accepted,
+        )
+        .await;
         return;
     };
-    let handshake =
-        tokio::time::timeout(shared.settings.header_read_timeout, acceptor.accept(stream)).await;
-    let mut tls = match handshake {
-        Ok(Ok(tls)) => tls,
+    // Boxed: the handshake's state is freed once it is done instead of sizing the
+    // connection's task for its whole life.
+    // The stream is boxed too, so the futures that move it stay small. (No named binding
+    // for the handshake's result: it would keep its bytes in this task until the end.)
+    let mut tls = match Box::pin(tokio::time::timeout(
+        shared.settings.header_read_timeout,
+        acceptor.accept(stream),
+    ))
+    .await
+    {
+        Ok(Ok(tls)) => Box::new(tls),
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "TLS handshake failed");
             return;
@@ -232,8 +289,19 @@ async fn run_connection(
             }
         }
     }
-    let builder = if h2 { &shared.http2 } else { &shared.http1 };
-    serve_http(&shared, builder, tls, peer, identity, accepted, stop).await;
+    let proto = if h2 { Proto::Http2 } else { Proto::Http1 };
+    serve_http(&shared, &registry, proto, tls, peer, identity, accepted).await;
+}
+
+/// The HTTP protocol of a connection.
+#[derive(Debug, Clone, Copy)]
+enum Proto {
+    /// Plain listener: HTTP/1.1 or HTTP/2 (prior knowledge), detected from the first bytes.
+    Auto,
+    /// ALPN chose `http/1.1`, or nothing.
+    Http1,
+    /// ALPN chose `h2`.
+    Http2,
 }
 
 /// Per-connection state the request handler sees.
@@ -255,8 +323,146 @@ struct ConnCtx {
     last_active_ms: AtomicU64,
     /// The connection speaks HTTP/2.
     h2: AtomicBool,
-    /// Asks the connection task to shut down gracefully.
-    close: Notify,
+    /// Asks the connection to shut down gracefully.
+    close: CloseSignal,
+}
+
+/// A one-way "finish gracefully" flag with the waker of the connection's task: polling it
+/// is an atomic load and a waker comparison, cheap enough for every wake-up of a busy
+/// connection.
+#[derive(Default)]
+struct CloseSignal {
+    requested: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl CloseSignal {
+    fn request(&self) {
+        self.requested.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    fn poll_requested(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.requested.load(Ordering::Acquire) {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        // A request between the load and the registration woke the old waker.
+        if self.requested.load(Ordering::Acquire) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+/// The open connections of one listener, for the signals that reach many of them at
+/// once: server shutdown, a mode change (HTTP/2 connections move to a new connection)
+/// and the idle timeout. One supervisor task and one timer per listener serve them all,
+/// so an idle connection costs no wake-ups and no timer entry of its own.
+#[derive(Default)]
+struct Registry {
+    inner: Mutex<RegistryInner>,
+}
+
+#[derive(Default)]
+struct RegistryInner {
+    next_id: u64,
+    live: HashMap<u64, Arc<ConnCtx>>,
+    /// Shutdown began: connections registering from now on close at once.
+    stopping: bool,
+}
+
+impl Registry {
+    fn lock(&self) -> MutexGuard<'_, RegistryInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds a connection until the returned guard drops.
+    fn register(self: &Arc<Self>, ctx: &Arc<ConnCtx>) -> Registration {
+        let mut inner = self.lock();
+        let id = inner.next_id;
+        inner.next_id += 1;
+        inner.live.insert(id, ctx.clone());
+        if inner.stopping {
+            ctx.close.request();
+        }
+        Registration {
+            registry: self.clone(),
+            id,
+        }
+    }
+
+    /// Asks every connection for which `pred` holds to close.
+    fn close_where(&self, pred: impl Fn(&ConnCtx) -> bool) {
+        for ctx in self.lock().live.values() {
+            if pred(ctx) {
+                ctx.close.request();
+            }
+        }
+    }
+
+    /// Shutdown: every connection, present and future, closes gracefully.
+    fn stop_all(&self) {
+        let mut inner = self.lock();
+        inner.stopping = true;
+        for ctx in inner.live.values() {
+            ctx.close.request();
+        }
+    }
+}
+
+/// A connection's place in its [`Registry`]; removes it on drop.
+struct Registration {
+    registry: Arc<Registry>,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.registry.lock().live.remove(&self.id);
+    }
+}
+
+/// The listener's supervisor: shutdown, mode changes and the idle sweep.
+async fn supervise(
+    registry: Arc<Registry>,
+    runtime: Arc<Runtime>,
+    mut stop: watch::Receiver<bool>,
+    idle_timeout: Duration,
+) {
+    let mut modes = runtime.mode_changes();
+    let mut watch_modes = true;
+    let mut idle_tick = tokio::time::interval(IDLE_CHECK);
+    idle_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            r = stop.changed() => {
+                if r.is_err() || *stop.borrow() {
+                    registry.stop_all();
+                    return;
+                }
+            }
+            r = modes.changed(), if watch_modes => {
+                if r.is_err() {
+                    watch_modes = false;
+                    continue;
+                }
+                // HTTP/2: GOAWAY lets the client move to a new connection without
+                // losing a request. HTTP/1.1 closes with `Connection: close` on its
+                // next response instead (closing an idle one could race a request).
+                let generation = *modes.borrow_and_update();
+                registry.close_where(|c| {
+                    c.mode_generation != generation
+                        && c.h2.load(Ordering::Relaxed)
+                        && c.served.load(Ordering::Relaxed) > 0
+                });
+            }
+            _ = idle_tick.tick() => {
+                registry.close_where(|c| c.idle_for() >= idle_timeout);
+            }
+        }
+    }
 }
 
 impl ConnCtx {
@@ -287,12 +493,12 @@ impl ConnCtx {
 
 async fn serve_http<I>(
     shared: &Arc<Shared>,
-    builder: &auto::Builder<TokioExecutor>,
+    registry: &Arc<Registry>,
+    proto: Proto,
     io: I,
     peer: SocketAddr,
     identity: Option<Arc<ClientIdentity>>,
     (mode_generation, accepted_mode): (u64, CertAuthMode),
-    mut stop: watch::Receiver<bool>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -308,65 +514,51 @@ async fn serve_http<I>(
         served: AtomicU64::new(0),
         last_active_ms: AtomicU64::new(0),
         h2: AtomicBool::new(false),
-        close: Notify::new(),
+        close: CloseSignal::default(),
     });
     ctx.touch();
+    let _registration = registry.register(&ctx);
     let svc_ctx = ctx.clone();
     let service = service_fn(move |req| {
         let ctx = svc_ctx.clone();
         async move { Ok::<_, Infallible>(handle(ctx, req).await) }
     });
-    let conn = builder.serve_connection(TokioIo::new(io), service);
-    tokio::pin!(conn);
-    let mut modes = shared.runtime.mode_changes();
-    let mut watch_modes = true;
-    let mut closing = false;
-    let mut idle_tick = tokio::time::interval(IDLE_CHECK);
-    idle_tick.tick().await;
-    // The server may already be stopping (the flag flipped before this task subscribed).
-    if *stop.borrow() {
-        closing = true;
-        conn.as_mut().graceful_shutdown();
-    }
-    loop {
-        tokio::select! {
-            res = conn.as_mut() => {
-                if let Err(e) = res {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-                break;
-            }
-            r = stop.changed(), if !closing => {
-                if r.is_ok() && *stop.borrow() {
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
-                }
-            }
-            _ = ctx.close.notified(), if !closing => {
-                closing = true;
-                conn.as_mut().graceful_shutdown();
-            }
-            r = modes.changed(), if !closing && watch_modes => {
-                if r.is_err() {
-                    watch_modes = false;
-                    continue;
-                }
-                // HTTP/2: GOAWAY lets the client move to a new connection without
-                // losing a request. HTTP/1.1 closes with `Connection: close` on its
-                // next response instead (closing an idle one could race a request).
-                let moved = *modes.borrow_and_update() != ctx.mode_generation;
-                if moved && ctx.h2.load(Ordering::Relaxed) && ctx.served.load(Ordering::Relaxed) > 0 {
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
-                }
-            }
-            _ = idle_tick.tick(), if !closing => {
-                if ctx.idle_for() >= shared.settings.idle_timeout {
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
-                }
-            }
+    let io = TokioIo::new(io);
+    // Each protocol's connection is boxed at its own size.
+    match proto {
+        Proto::Auto => {
+            let conn = Box::pin(shared.http_auto.serve_connection(io, service));
+            drive(&ctx, conn, |c| c.graceful_shutdown()).await;
         }
+        Proto::Http1 => {
+            let conn = Box::pin(shared.http1.serve_connection(io, service));
+            drive(&ctx, conn, |c| c.graceful_shutdown()).await;
+        }
+        Proto::Http2 => {
+            let conn = Box::pin(shared.http2.serve_connection(io, service));
+            drive(&ctx, conn, |c| c.graceful_shutdown()).await;
+        }
+    }
+}
+
+/// Runs a hyper connection to its end, shutting it down gracefully once its
+/// [`CloseSignal`] is raised.
+async fn drive<C, E>(ctx: &ConnCtx, mut conn: Pin<Box<C>>, graceful: impl Fn(Pin<&mut C>))
+where
+    C: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    let mut closing = false;
+    let res = poll_fn(|cx| {
+        if !closing && ctx.close.poll_requested(cx).is_ready() {
+            closing = true;
+            graceful(conn.as_mut());
+        }
+        conn.as_mut().poll(cx)
+    })
+    .await;
+    if let Err(e) = res {
+        tracing::debug!(peer = %ctx.peer, error = %e, "connection ended with an error");
     }
 }
 
@@ -451,7 +643,7 @@ async fn handle(ctx: Arc<ConnCtx>, mut req: Request<Incoming>) -> Response<Proxy
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        ctx.close.notify_one();
+        ctx.close.request();
     }
 
     let status = resp.status().as_u16();

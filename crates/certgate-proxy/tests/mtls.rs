@@ -764,3 +764,41 @@ async fn idle_http2_connection_is_closed_after_the_idle_timeout() {
     let ended = tokio::time::timeout(Duration::from_secs(30), driver).await;
     assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
 }
+
+#[tokio::test]
+async fn idle_http1_connection_is_closed_after_the_idle_timeout() {
+    let pki = Pki::new();
+    let echo = spawn_echo().await;
+    let config = mtls_config(
+        echo,
+        vec![pki.root.trusted(1)],
+        false,
+        ValidationFailure::Handshake,
+    );
+    let mut settings = tls_settings(&pki);
+    settings.idle_timeout = Duration::from_millis(500);
+    // hyper's own timer for a keep-alive connection's next request head must not be
+    // what closes it here.
+    settings.header_read_timeout = Duration::from_secs(120);
+    let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
+    let alice = pki.client_cn("alice");
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(client_config(&pki, Some(&alice), &[b"http/1.1"]))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    let driver = tokio::spawn(conn);
+    let req = Request::get("https://localhost/")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.into_body().collect().await.unwrap();
+    // The gateway closes the idle keep-alive connection (the outer timeout only bounds a
+    // failing test).
+    let ended = tokio::time::timeout(Duration::from_secs(30), driver).await;
+    assert!(matches!(ended, Ok(Ok(Ok(())))), "{ended:?}");
+}

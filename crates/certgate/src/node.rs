@@ -325,16 +325,31 @@ pub async fn termination_signal() {
 }
 
 /// Builds the tokio runtime; `CERTGATE_WORKER_THREADS` sets the worker count (default: one
-/// per core).
+/// per core). With one worker the runtime is tokio's current-thread scheduler: the same
+/// single thread without the work-stealing machinery (less CPU per request, see
+/// docs/BENCHMARKS.md).
 pub fn tokio_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    let mut b = tokio::runtime::Builder::new_multi_thread();
+    let workers = match std::env::var("CERTGATE_WORKER_THREADS") {
+        Ok(n) => Some(
+            n.parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .with_context(|| {
+                    format!("CERTGATE_WORKER_THREADS: expected a positive number, got {n:?}")
+                })?,
+        ),
+        Err(_) => None,
+    };
+    let mut b = match workers {
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     b.enable_all();
-    if let Ok(n) = std::env::var("CERTGATE_WORKER_THREADS") {
-        let n: usize = n.parse().ok().filter(|n| *n > 0).with_context(|| {
-            format!("CERTGATE_WORKER_THREADS: expected a positive number, got {n:?}")
-        })?;
-        b.worker_threads(n);
-    }
     Ok(b.build()?)
 }
 
