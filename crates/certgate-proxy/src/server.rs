@@ -9,8 +9,9 @@
 //! (the first is freed after the handshake, the second is not copied into every future
 //! that moves it), the hyper connection is boxed at its exact size, and no connection has
 //! a timer or signal future of its own: one supervisor per listener (see [`Registry`])
-//! handles the idle timeout, mode changes and shutdown and asks single connections to
-//! close through their [`CloseSignal`].
+//! handles the idle and header-read timeouts, mode changes and shutdown and asks single
+//! connections to close through their [`CloseSignal`]. (hyper's own header-read timer
+//! would arm and clear a timer per request.)
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -19,15 +20,16 @@ use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use certgate_store::model::{CertAuthMode, ValidationFailure};
 use futures_util::task::AtomicWaker;
 use http::{header, HeaderValue, Request, Response, StatusCode, Version};
-use hyper::body::Incoming;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -41,7 +43,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::evaluate::{evaluate, Decision, Presented};
 use crate::header_mode::{take_header_cert, HeaderCert};
 use crate::identity::{CertSource, ClientIdentity, IdentityVerdict};
-use crate::response::{error_response, ProxyBody};
+use crate::response::{error_response, BoxError, ProxyBody};
 use crate::runtime::Runtime;
 use crate::settings::ProxySettings;
 use crate::snapshot::Snapshot;
@@ -49,7 +51,8 @@ use crate::telemetry;
 use crate::tls::{negotiated_h2, peer_chain, TlsFactory};
 use crate::upstream::{strip_identity_headers, Downstream, UpstreamClient};
 
-/// How often the supervisor looks for connections past the idle timeout.
+/// How often the supervisor looks for connections past the idle or header-read timeout
+/// (their resolution).
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// State shared by every connection of one listener.
@@ -106,7 +109,10 @@ pub async fn serve(
         registry.clone(),
         shared.runtime.clone(),
         stop_rx,
-        shared.settings.idle_timeout,
+        Timeouts {
+            idle: shared.settings.idle_timeout,
+            header_read: shared.settings.header_read_timeout,
+        },
     ));
     let mut tls_config: Option<(u64, TlsAcceptor)> = None;
     tokio::pin!(shutdown);
@@ -190,7 +196,8 @@ fn http1_builder(settings: &ProxySettings) -> http1::Builder {
     builder
         .timer(TokioTimer::new())
         .keep_alive(true)
-        .header_read_timeout(settings.header_read_timeout)
+        // Enforced by the supervisor instead (see the module docs).
+        .header_read_timeout(None)
         // hyper refuses a buffer under 8 KiB; past it a request head gets 431.
         .max_buf_size(settings.max_header_bytes.max(8192));
     builder
@@ -212,7 +219,7 @@ fn auto_builder(settings: &ProxySettings) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .keep_alive(true)
-        .header_read_timeout(settings.header_read_timeout)
+        .header_read_timeout(None)
         .max_buf_size(settings.max_header_bytes.max(8192));
     builder
         .http2()
@@ -319,6 +326,8 @@ struct ConnCtx {
     accepted_mode: CertAuthMode,
     /// Requests started on this connection.
     served: AtomicU64,
+    /// Requests whose response is not completely handed to hyper yet.
+    in_flight: AtomicU32,
     /// Milliseconds since listener start of the last request start or end.
     last_active_ms: AtomicU64,
     /// The connection speaks HTTP/2.
@@ -327,31 +336,48 @@ struct ConnCtx {
     close: CloseSignal,
 }
 
-/// A one-way "finish gracefully" flag with the waker of the connection's task: polling it
-/// is an atomic load and a waker comparison, cheap enough for every wake-up of a busy
-/// connection.
+/// How a connection is asked to end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+enum Close {
+    /// Finish the requests in flight (HTTP/2: GOAWAY; HTTP/1.1: close when idle).
+    Graceful = 1,
+    /// Drop the connection now (a request head that did not arrive in time).
+    Abort = 2,
+}
+
+/// A one-way "close" flag with the waker of the connection's task: polling it is an
+/// atomic load and a waker comparison, cheap enough for every wake-up of a busy
+/// connection. A stronger request overrides a weaker one.
 #[derive(Default)]
 struct CloseSignal {
-    requested: AtomicBool,
+    requested: AtomicU8,
     waker: AtomicWaker,
 }
 
 impl CloseSignal {
-    fn request(&self) {
-        self.requested.store(true, Ordering::Release);
+    fn request(&self, how: Close) {
+        self.requested.fetch_max(how as u8, Ordering::AcqRel);
         self.waker.wake();
     }
 
-    fn poll_requested(&self, cx: &mut Context<'_>) -> Poll<()> {
-        if self.requested.load(Ordering::Acquire) {
-            return Poll::Ready(());
+    fn load(&self) -> Option<Close> {
+        match self.requested.load(Ordering::Acquire) {
+            0 => None,
+            1 => Some(Close::Graceful),
+            _ => Some(Close::Abort),
+        }
+    }
+
+    fn poll_requested(&self, cx: &mut Context<'_>) -> Poll<Close> {
+        if let Some(how) = self.load() {
+            return Poll::Ready(how);
         }
         self.waker.register(cx.waker());
         // A request between the load and the registration woke the old waker.
-        if self.requested.load(Ordering::Acquire) {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
+        match self.load() {
+            Some(how) => Poll::Ready(how),
+            None => Poll::Pending,
         }
     }
 }
@@ -385,7 +411,7 @@ impl Registry {
         inner.next_id += 1;
         inner.live.insert(id, ctx.clone());
         if inner.stopping {
-            ctx.close.request();
+            ctx.close.request(Close::Graceful);
         }
         Registration {
             registry: self.clone(),
@@ -393,11 +419,11 @@ impl Registry {
         }
     }
 
-    /// Asks every connection for which `pred` holds to close.
-    fn close_where(&self, pred: impl Fn(&ConnCtx) -> bool) {
+    /// Asks every connection for which `how` returns a way to close to close so.
+    fn close_where(&self, how: impl Fn(&ConnCtx) -> Option<Close>) {
         for ctx in self.lock().live.values() {
-            if pred(ctx) {
-                ctx.close.request();
+            if let Some(how) = how(ctx) {
+                ctx.close.request(how);
             }
         }
     }
@@ -407,7 +433,7 @@ impl Registry {
         let mut inner = self.lock();
         inner.stopping = true;
         for ctx in inner.live.values() {
-            ctx.close.request();
+            ctx.close.request(Close::Graceful);
         }
     }
 }
@@ -424,12 +450,41 @@ impl Drop for Registration {
     }
 }
 
-/// The listener's supervisor: shutdown, mode changes and the idle sweep.
+/// The timeouts the supervisor enforces.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    /// No request activity on a connection for this long closes it.
+    idle: Duration,
+    /// An HTTP/1.1 connection without a request in flight must deliver a complete
+    /// request head this long after its last activity (covers slow heads and, as hyper's
+    /// own timer did, keep-alive connections waiting for their next request).
+    header_read: Duration,
+}
+
+impl Timeouts {
+    /// How `c` must close, if one of the timeouts ran out.
+    fn expired(&self, c: &ConnCtx) -> Option<Close> {
+        let idle = c.idle_for();
+        if idle >= self.header_read
+            && !c.h2.load(Ordering::Relaxed)
+            && c.in_flight.load(Ordering::Relaxed) == 0
+        {
+            // Waiting for (the rest of) a request head: nothing to finish.
+            Some(Close::Abort)
+        } else if idle >= self.idle {
+            Some(Close::Graceful)
+        } else {
+            None
+        }
+    }
+}
+
+/// The listener's supervisor: shutdown, mode changes and the timeout sweep.
 async fn supervise(
     registry: Arc<Registry>,
     runtime: Arc<Runtime>,
     mut stop: watch::Receiver<bool>,
-    idle_timeout: Duration,
+    timeouts: Timeouts,
 ) {
     let mut modes = runtime.mode_changes();
     let mut watch_modes = true;
@@ -453,13 +508,14 @@ async fn supervise(
                 // next response instead (closing an idle one could race a request).
                 let generation = *modes.borrow_and_update();
                 registry.close_where(|c| {
-                    c.mode_generation != generation
+                    (c.mode_generation != generation
                         && c.h2.load(Ordering::Relaxed)
-                        && c.served.load(Ordering::Relaxed) > 0
+                        && c.served.load(Ordering::Relaxed) > 0)
+                        .then_some(Close::Graceful)
                 });
             }
             _ = idle_tick.tick() => {
-                registry.close_where(|c| c.idle_for() >= idle_timeout);
+                registry.close_where(|c| timeouts.expired(c));
             }
         }
     }
@@ -512,8 +568,9 @@ async fn serve_http<I>(
         mode_generation,
         accepted_mode,
         served: AtomicU64::new(0),
+        in_flight: AtomicU32::new(0),
         last_active_ms: AtomicU64::new(0),
-        h2: AtomicBool::new(false),
+        h2: AtomicBool::new(matches!(proto, Proto::Http2)),
         close: CloseSignal::default(),
     });
     ctx.touch();
@@ -521,7 +578,14 @@ async fn serve_http<I>(
     let svc_ctx = ctx.clone();
     let service = service_fn(move |req| {
         let ctx = svc_ctx.clone();
-        async move { Ok::<_, Infallible>(handle(ctx, req).await) }
+        async move {
+            let in_flight = InFlight::enter(ctx.clone());
+            let resp = handle(ctx, req).await;
+            Ok::<_, Infallible>(resp.map(|body| TrackedBody {
+                body,
+                _in_flight: in_flight,
+            }))
+        }
     });
     let io = TokioIo::new(io);
     // Each protocol's connection is boxed at its own size.
@@ -541,8 +605,8 @@ async fn serve_http<I>(
     }
 }
 
-/// Runs a hyper connection to its end, shutting it down gracefully once its
-/// [`CloseSignal`] is raised.
+/// Runs a hyper connection to its end, shutting it down gracefully (or dropping it) once
+/// its [`CloseSignal`] is raised.
 async fn drive<C, E>(ctx: &ConnCtx, mut conn: Pin<Box<C>>, graceful: impl Fn(Pin<&mut C>))
 where
     C: Future<Output = Result<(), E>>,
@@ -550,9 +614,16 @@ where
 {
     let mut closing = false;
     let res = poll_fn(|cx| {
-        if !closing && ctx.close.poll_requested(cx).is_ready() {
-            closing = true;
-            graceful(conn.as_mut());
+        match ctx.close.poll_requested(cx) {
+            Poll::Ready(Close::Abort) => {
+                tracing::debug!(peer = %ctx.peer, "no complete request head in time; closing");
+                return Poll::Ready(Ok(()));
+            }
+            Poll::Ready(Close::Graceful) if !closing => {
+                closing = true;
+                graceful(conn.as_mut());
+            }
+            _ => {}
         }
         conn.as_mut().poll(cx)
     })
@@ -562,11 +633,56 @@ where
     }
 }
 
+/// Counts a request in [`ConnCtx::in_flight`] until dropped: when hyper drops the
+/// response body after sending it, or the request is cancelled. Entering and leaving
+/// count as activity for the timeouts.
+struct InFlight(Arc<ConnCtx>);
+
+impl InFlight {
+    fn enter(ctx: Arc<ConnCtx>) -> InFlight {
+        ctx.in_flight.fetch_add(1, Ordering::Relaxed);
+        ctx.touch();
+        InFlight(ctx)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.touch();
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A response body that keeps its request [`InFlight`] until hyper is done with it.
+struct TrackedBody {
+    body: ProxyBody,
+    _in_flight: InFlight,
+}
+
+impl Body for TrackedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// The per-request pipeline.
 async fn handle(ctx: Arc<ConnCtx>, mut req: Request<Incoming>) -> Response<ProxyBody> {
     let start = Instant::now();
     ctx.served.fetch_add(1, Ordering::Relaxed);
-    ctx.touch();
     let version = req.version();
     if version == Version::HTTP_2 {
         ctx.h2.store(true, Ordering::Relaxed);
@@ -643,7 +759,7 @@ async fn handle(ctx: Arc<ConnCtx>, mut req: Request<Incoming>) -> Response<Proxy
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        ctx.close.request();
+        ctx.close.request(Close::Graceful);
     }
 
     let status = resp.status().as_u16();
@@ -664,6 +780,5 @@ async fn handle(ctx: Arc<ConnCtx>, mut req: Request<Incoming>) -> Response<Proxy
         fingerprint = info.map(|i| i.fingerprint_sha256.as_str()).unwrap_or(""),
         reason = denial.map(|r| r.as_str()).unwrap_or(""),
     );
-    ctx.touch();
     resp
 }

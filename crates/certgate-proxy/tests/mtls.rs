@@ -743,6 +743,47 @@ async fn slow_request_head_is_cut_by_the_header_read_timeout() {
 }
 
 #[tokio::test]
+async fn slow_response_body_outlives_the_header_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // An upstream that streams a chunked body over about 1.5 s.
+    let upstream = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream_addr = upstream.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut conn, _) = upstream.accept().await.unwrap();
+        let mut head = vec![0u8; 4096];
+        let _ = conn.read(&mut head).await.unwrap();
+        conn.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .await
+            .unwrap();
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            conn.write_all(b"5\r\nchunk\r\n").await.unwrap();
+        }
+        conn.write_all(b"0\r\n\r\n").await.unwrap();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    });
+    let config = GatewayConfig {
+        apis: vec![common::api(1, "/", upstream_addr)],
+        ..GatewayConfig::default()
+    };
+    let mut settings = ProxySettings::plain_for_tests();
+    settings.header_read_timeout = Duration::from_millis(200);
+    let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
+    let reply = tokio::time::timeout(
+        Duration::from_secs(30),
+        common::raw_http(
+            addr,
+            b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+        ),
+    )
+    .await
+    .expect("the response never ended");
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    // All six chunks arrived: the connection was not cut while the body streamed.
+    assert_eq!(reply.matches("\r\nchunk\r\n").count(), 6, "{reply}");
+}
+
+#[tokio::test]
 async fn idle_http2_connection_is_closed_after_the_idle_timeout() {
     let pki = Pki::new();
     let echo = spawn_echo().await;
