@@ -33,6 +33,7 @@ pub mod settings;
 pub mod snapshot;
 pub mod upstream;
 
+mod pool;
 mod server;
 mod telemetry;
 mod tls;

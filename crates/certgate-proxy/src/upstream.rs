@@ -1,5 +1,5 @@
-//! The upstream side of a proxied request: a pooled hyper-util client (hyper-rustls for
-//! `https://` upstreams), the request rewrite of SPEC §3 step 6 (path, `X-Forwarded-*`,
+//! The upstream side of a proxied request: pooled HTTP/1.1 connections ([`crate::pool`];
+//! hyper-rustls for `https://` upstreams), the request rewrite of SPEC §3 step 6 (path, `X-Forwarded-*`,
 //! hop-by-hop removal, identity headers of SPEC §7) and the 502/504 mapping. Bodies
 //! stream both ways; nothing is buffered whole.
 
@@ -14,11 +14,10 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use time::format_description::well_known::Rfc3339;
 
 use crate::identity::ClientIdentity;
+use crate::pool::Pool;
 use crate::response::{error_response, ProxyBody};
 use crate::route::Route;
 use crate::settings::ProxySettings;
@@ -49,10 +48,13 @@ const HOP_BY_HOP: [HeaderName; 8] = [
     header::TRANSFER_ENCODING,
 ];
 
+/// How long an upstream connection may stay idle in the pool.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// The pooled upstream client.
 #[derive(Clone)]
 pub(crate) struct UpstreamClient {
-    client: Client<HttpsConnector<HttpConnector>, Incoming>,
+    pool: Pool,
     response_timeout: Duration,
 }
 
@@ -92,15 +94,14 @@ impl UpstreamClient {
                 hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config)
             }
         };
-        let connector = builder.https_or_http().enable_http1().wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(settings.upstream_pool_max_idle_per_host)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .build(connector);
+        let connector: HttpsConnector<HttpConnector> =
+            builder.https_or_http().enable_http1().wrap_connector(http);
         Ok(UpstreamClient {
-            client,
+            pool: Pool::new(
+                connector,
+                settings.upstream_pool_max_idle_per_host,
+                POOL_IDLE_TIMEOUT,
+            ),
             response_timeout: settings.upstream_response_timeout,
         })
     }
@@ -120,7 +121,9 @@ impl UpstreamClient {
                 return error_response(StatusCode::BAD_GATEWAY);
             }
         };
-        match tokio::time::timeout(self.response_timeout, self.client.request(req)).await {
+        let upstream = &route.upstream;
+        let sent = self.pool.send(&upstream.scheme, &upstream.authority, req);
+        match tokio::time::timeout(self.response_timeout, sent).await {
             Err(_) => error_response(StatusCode::GATEWAY_TIMEOUT),
             Ok(Err(e)) => {
                 tracing::warn!(api = %route.name, error = %e, connect = e.is_connect(), "upstream request failed");
@@ -156,11 +159,8 @@ pub(crate) fn rewrite_request(
         Some(q) => format!("{path}?{q}"),
         None => path,
     };
-    let uri = Uri::builder()
-        .scheme(route.upstream.scheme.clone())
-        .authority(route.upstream.authority.clone())
-        .path_and_query(path_and_query)
-        .build()?;
+    // Origin form: the connection already goes to the upstream's authority.
+    let uri = Uri::builder().path_and_query(path_and_query).build()?;
     // The request's host: Host (HTTP/1.1) or the :authority (HTTP/2).
     let original_host = parts.headers.get(header::HOST).cloned().or_else(|| {
         parts
