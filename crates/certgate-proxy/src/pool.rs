@@ -122,7 +122,8 @@ impl Pool {
             Ok(done) => return done,
             Err(req) => req,
         };
-        let mut sender = self.connect(scheme, authority).await?;
+        // Boxed: connecting is rare, and its state would size every exchange.
+        let mut sender = Box::pin(self.connect(scheme, authority)).await?;
         match sender.try_send_request(req).await {
             Ok(resp) => Ok(self.pooled(resp, key, sender)),
             Err(e) => Err(e.into_error().into()),

@@ -580,7 +580,9 @@ async fn serve_http<I>(
         let ctx = svc_ctx.clone();
         async move {
             let in_flight = InFlight::enter(ctx.clone());
-            let resp = handle(ctx, req).await;
+            // Boxed: hyper keeps a slot of this future's size for every connection,
+            // idle or not; the pipeline's state only needs to live during a request.
+            let resp = Box::pin(handle(ctx, req)).await;
             Ok::<_, Infallible>(resp.map(|body| TrackedBody {
                 body,
                 _in_flight: in_flight,
@@ -748,7 +750,8 @@ async fn handle(ctx: Arc<ConnCtx>, mut req: Request<Incoming>) -> Response<Proxy
                 listener_https: ctx.listener_https,
                 identity: forwarded,
             };
-            ctx.shared.upstream.forward(req, route, &down).await
+            // Boxed: only proxied requests need the upstream exchange's state.
+            Box::pin(ctx.shared.upstream.forward(req, route, &down)).await
         }
         (Decision::NotFound, _) | (Decision::Proxy, None) => error_response(StatusCode::NOT_FOUND),
     };
