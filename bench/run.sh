@@ -80,4 +80,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-timeout --signal=TERM --kill-after=30 "${BENCH_TIMEOUT:-1170}" python3 "$here/lib/bench.py"
+# The whole command stays under 20 minutes (BENCH_TOTAL_SECONDS): the time the install, the
+# build and the PKI took comes off the orchestrator's budget, so after a build from nothing
+# the last runs may be reported as not measured instead of overrunning.
+left=$(( ${BENCH_TOTAL_SECONDS:-1190} - SECONDS ))
+bench_timeout=${BENCH_TIMEOUT:-$(( left > 200 ? left - 20 : 180 ))}
+export BENCH_MAX_SECONDS=${BENCH_MAX_SECONDS:-$(( bench_timeout > 180 ? bench_timeout - 90 : 90 ))}
+echo "bench: $SECONDS s of set-up; orchestrator budget ${BENCH_MAX_SECONDS} s, hard stop ${bench_timeout} s"
+timeout --signal=TERM --kill-after=30 "$bench_timeout" python3 "$here/lib/bench.py"

@@ -51,7 +51,7 @@ def env_int(name, default):
     return int(os.environ.get(name, default))
 
 
-DURATION = env_float("BENCH_DURATION", 6)
+DURATION = env_float("BENCH_DURATION", 5)
 WARMUP = env_float("BENCH_WARMUP", 1)
 REPS = env_int("BENCH_REPS", 5)
 HOLD = env_int("BENCH_HOLD", 10000)
