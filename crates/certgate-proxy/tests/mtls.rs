@@ -783,9 +783,9 @@ async fn slow_response_body_outlives_the_header_read_timeout() {
     assert_eq!(reply.matches("\r\nchunk\r\n").count(), 6, "{reply}");
 }
 
-#[tokio::test]
-async fn idle_http2_connection_is_closed_after_the_idle_timeout() {
-    let pki = Pki::new();
+/// A gateway with a 500 ms idle timeout and a header-read timeout long enough that it is
+/// not what closes an idle connection.
+async fn idle_timeout_gateway(pki: &Pki) -> (SocketAddr, impl Drop) {
     let echo = spawn_echo().await;
     let config = mtls_config(
         echo,
@@ -793,9 +793,17 @@ async fn idle_http2_connection_is_closed_after_the_idle_timeout() {
         false,
         ValidationFailure::Handshake,
     );
-    let mut settings = tls_settings(&pki);
+    let mut settings = tls_settings(pki);
     settings.idle_timeout = Duration::from_millis(500);
-    let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
+    settings.header_read_timeout = Duration::from_secs(120);
+    let (addr, _rt, gw) = spawn_gateway(settings, &config).await;
+    (addr, gw)
+}
+
+#[tokio::test]
+async fn idle_http2_connection_is_closed_after_the_idle_timeout() {
+    let pki = Pki::new();
+    let (addr, _gw) = idle_timeout_gateway(&pki).await;
     let alice = pki.client_cn("alice");
     let (mut sender, driver) = h2_connect(addr, client_config(&pki, Some(&alice), &[b"h2"])).await;
     let req = Request::get("https://localhost/")
@@ -809,19 +817,7 @@ async fn idle_http2_connection_is_closed_after_the_idle_timeout() {
 #[tokio::test]
 async fn idle_http1_connection_is_closed_after_the_idle_timeout() {
     let pki = Pki::new();
-    let echo = spawn_echo().await;
-    let config = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        false,
-        ValidationFailure::Handshake,
-    );
-    let mut settings = tls_settings(&pki);
-    settings.idle_timeout = Duration::from_millis(500);
-    // hyper's own timer for a keep-alive connection's next request head must not be
-    // what closes it here.
-    settings.header_read_timeout = Duration::from_secs(120);
-    let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
+    let (addr, _gw) = idle_timeout_gateway(&pki).await;
     let alice = pki.client_cn("alice");
     let tcp = TcpStream::connect(addr).await.unwrap();
     let tls = tokio_rustls::TlsConnector::from(client_config(&pki, Some(&alice), &[b"http/1.1"]))

@@ -60,30 +60,28 @@ async fn gateway_to(upstream: SocketAddr) -> (SocketAddr, impl Drop) {
     (addr, gw)
 }
 
-#[tokio::test]
-async fn upstream_connections_are_reused_across_requests_and_clients() {
-    let (upstream, accepted) = counting_upstream(false).await;
+/// Five requests through a gateway to a [`counting_upstream`], each on a new downstream
+/// connection; returns how many upstream connections were made.
+async fn five_requests(close: bool) -> usize {
+    let (upstream, accepted) = counting_upstream(close).await;
     let (addr, _gw) = gateway_to(upstream).await;
     for _ in 0..5 {
-        // Each on a new downstream connection.
         let reply = common::plain_get(addr, "/", &[]).await;
         assert_eq!(reply.status, 200);
         // Let the upstream connection finish its response before the next request.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    accepted.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn upstream_connections_are_reused_across_requests_and_clients() {
+    assert_eq!(five_requests(false).await, 1);
 }
 
 #[tokio::test]
 async fn an_upstream_connection_closed_by_the_upstream_is_not_reused() {
-    let (upstream, accepted) = counting_upstream(true).await;
-    let (addr, _gw) = gateway_to(upstream).await;
-    for _ in 0..5 {
-        let reply = common::plain_get(addr, "/", &[]).await;
-        assert_eq!(reply.status, 200);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(accepted.load(Ordering::SeqCst), 5);
+    assert_eq!(five_requests(true).await, 5);
 }
 
 #[tokio::test]
