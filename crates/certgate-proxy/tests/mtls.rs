@@ -14,8 +14,8 @@ use bytes::Bytes;
 use certgate_proxy::ProxySettings;
 use certgate_store::model::{Api, GatewayConfig, TrustedCertificate, ValidationFailure};
 use common::{
-    assert_denied, client_config, h2_connect, mtls_config, spawn_echo, spawn_gateway, tls_settings,
-    ClientSpec, GatewayHandle, IssuedBy, Pki, TlsClient,
+    assert_denied, client_config, h2_connect, mtls_config, root_mtls_config, spawn_echo,
+    spawn_gateway, tls_settings, ClientSpec, GatewayHandle, IssuedBy, Pki, TlsClient,
 };
 use http::{Request, Version};
 use http_body_util::{BodyExt, Full};
@@ -32,12 +32,7 @@ async fn gateway(pki: &Pki, config: &GatewayConfig) -> (SocketAddr, GatewayHandl
 async fn trusted_client_gets_200_and_its_identity_reaches_the_upstream() {
     let pki = Pki::new();
     let echo = spawn_echo().await;
-    let config = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        true,
-        ValidationFailure::Handshake,
-    );
+    let config = root_mtls_config(&pki, echo, true, ValidationFailure::Handshake);
     let (addr, _gw) = gateway(&pki, &config).await;
     let alice = pki.client_cn("alice");
     let reply = TlsClient::new(&pki, Some(&alice))
@@ -67,22 +62,12 @@ async fn trusted_client_gets_200_and_its_identity_reaches_the_upstream() {
 async fn no_certificate_is_401_when_required_and_passes_when_not() {
     let pki = Pki::new();
     let echo = spawn_echo().await;
-    let config = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        true,
-        ValidationFailure::Handshake,
-    );
+    let config = root_mtls_config(&pki, echo, true, ValidationFailure::Handshake);
     let (addr, _gw) = gateway(&pki, &config).await;
     let anonymous = TlsClient::new(&pki, None);
     assert_denied(&anonymous.get(addr, "/", &[]).await.unwrap(), 401);
 
-    let config = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        false,
-        ValidationFailure::Handshake,
-    );
+    let config = root_mtls_config(&pki, echo, false, ValidationFailure::Handshake);
     let (addr, _gw) = gateway(&pki, &config).await;
     anonymous
         .get(addr, "/", &[])
@@ -114,21 +99,29 @@ fn bad_clients(pki: &Pki) -> Vec<(&'static str, common::Identity, bool)> {
     ]
 }
 
+/// A gateway trusting the test root for one of [`bad_clients`]; with `revoke` its CRL
+/// revokes `identity`.
+async fn bad_client_gateway(
+    pki: &Pki,
+    echo: SocketAddr,
+    identity: &common::Identity,
+    revoke: bool,
+    validation_failure: ValidationFailure,
+) -> (SocketAddr, GatewayHandle) {
+    let mut config = root_mtls_config(pki, echo, false, validation_failure);
+    if revoke {
+        config.client_cert_auth.crls = vec![pki.root.crl(&[&identity.serial_hex])];
+    }
+    gateway(pki, &config).await
+}
+
 #[tokio::test]
 async fn bad_certificates_are_403_with_validation_failure_http() {
     let pki = Pki::new();
     let echo = spawn_echo().await;
     for (name, identity, revoke) in bad_clients(&pki) {
-        let mut config = mtls_config(
-            echo,
-            vec![pki.root.trusted(1)],
-            false,
-            ValidationFailure::Http,
-        );
-        if revoke {
-            config.client_cert_auth.crls = vec![pki.root.crl(&[&identity.serial_hex])];
-        }
-        let (addr, _gw) = gateway(&pki, &config).await;
+        let (addr, _gw) =
+            bad_client_gateway(&pki, echo, &identity, revoke, ValidationFailure::Http).await;
         let client = TlsClient::new(&pki, Some(&identity));
         let reply = client
             .get(addr, "/", &[])
@@ -152,16 +145,8 @@ async fn bad_certificates_fail_the_handshake_with_validation_failure_handshake()
     let pki = Pki::new();
     let echo = spawn_echo().await;
     for (name, identity, revoke) in bad_clients(&pki) {
-        let mut config = mtls_config(
-            echo,
-            vec![pki.root.trusted(1)],
-            false,
-            ValidationFailure::Handshake,
-        );
-        if revoke {
-            config.client_cert_auth.crls = vec![pki.root.crl(&[&identity.serial_hex])];
-        }
-        let (addr, _gw) = gateway(&pki, &config).await;
+        let (addr, _gw) =
+            bad_client_gateway(&pki, echo, &identity, revoke, ValidationFailure::Handshake).await;
         let result = TlsClient::new(&pki, Some(&identity))
             .get(addr, "/", &[])
             .await;
@@ -183,12 +168,7 @@ async fn bad_certificates_fail_the_handshake_with_validation_failure_handshake()
 async fn dn_mismatch_is_403() {
     let pki = Pki::new();
     let echo = spawn_echo().await;
-    let mut config = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        true,
-        ValidationFailure::Handshake,
-    );
+    let mut config = root_mtls_config(&pki, echo, true, ValidationFailure::Handshake);
     config.client_cert_auth.trusted_dns = vec!["CN=alice,O=Example Corp,C=US".into()];
     let (addr, _gw) = gateway(&pki, &config).await;
     let bob = pki.client_cn("bob");
@@ -211,12 +191,7 @@ async fn dn_mismatch_is_403() {
 async fn intermediates_sent_by_the_client_complete_the_chain() {
     let pki = Pki::new();
     let echo = spawn_echo().await;
-    let config = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        true,
-        ValidationFailure::Handshake,
-    );
+    let config = root_mtls_config(&pki, echo, true, ValidationFailure::Handshake);
     let (addr, _gw) = gateway(&pki, &config).await;
     let carol = pki.client(&ClientSpec::new("carol").issued_by(IssuedBy::Intermediate));
     let reply = TlsClient::new(&pki, Some(&carol))
@@ -234,12 +209,7 @@ async fn intermediates_sent_by_the_client_complete_the_chain() {
 async fn spoofed_identity_headers_are_stripped() {
     let pki = Pki::new();
     let echo = spawn_echo().await;
-    let config = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        false,
-        ValidationFailure::Handshake,
-    );
+    let config = root_mtls_config(&pki, echo, false, ValidationFailure::Handshake);
     let (addr, _gw) = gateway(&pki, &config).await;
     let spoof = [
         ("X-Client-Cert-Subject", "CN=admin"),
@@ -269,12 +239,7 @@ async fn spoofed_identity_headers_are_stripped() {
 async fn forward_identity_false_sends_no_identity_headers() {
     let pki = Pki::new();
     let echo = spawn_echo().await;
-    let mut config = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        true,
-        ValidationFailure::Handshake,
-    );
+    let mut config = root_mtls_config(&pki, echo, true, ValidationFailure::Handshake);
     config.client_cert_auth.forward_identity = false;
     let (addr, _gw) = gateway(&pki, &config).await;
     let alice = pki.client_cn("alice");
@@ -289,12 +254,7 @@ async fn forward_identity_false_sends_no_identity_headers() {
 async fn path_rewrite_routing_and_404() {
     let pki = Pki::new();
     let echo = spawn_echo().await;
-    let mut config = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        false,
-        ValidationFailure::Handshake,
-    );
+    let mut config = root_mtls_config(&pki, echo, false, ValidationFailure::Handshake);
     config.apis = vec![
         Api {
             upstream: format!("http://{echo}/backend"),
@@ -334,12 +294,7 @@ async fn path_rewrite_routing_and_404() {
 async fn hop_by_hop_headers_do_not_reach_the_upstream() {
     let pki = Pki::new();
     let echo = spawn_echo().await;
-    let config = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        false,
-        ValidationFailure::Handshake,
-    );
+    let config = root_mtls_config(&pki, echo, false, ValidationFailure::Handshake);
     let (addr, _gw) = gateway(&pki, &config).await;
     let reply = TlsClient::new(&pki, None)
         .get(
@@ -366,12 +321,7 @@ async fn closed_upstream_port_is_502_with_the_exact_body() {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         l.local_addr().unwrap()
     };
-    let config = mtls_config(
-        closed,
-        vec![pki.root.trusted(1)],
-        false,
-        ValidationFailure::Handshake,
-    );
+    let config = root_mtls_config(&pki, closed, false, ValidationFailure::Handshake);
     let (addr, _gw) = gateway(&pki, &config).await;
     let reply = TlsClient::new(&pki, None)
         .get(addr, "/", &[])
@@ -403,12 +353,7 @@ async fn silent_upstream_is_504_with_the_exact_body() {
         }
         std::future::pending::<()>().await;
     });
-    let config = mtls_config(
-        silent_addr,
-        vec![pki.root.trusted(1)],
-        false,
-        ValidationFailure::Handshake,
-    );
+    let config = root_mtls_config(&pki, silent_addr, false, ValidationFailure::Handshake);
     let mut settings = tls_settings(&pki);
     settings.upstream_response_timeout = Duration::from_millis(300);
     let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
@@ -431,12 +376,7 @@ async fn silent_upstream_is_504_with_the_exact_body() {
 async fn http2_via_alpn_works_and_carries_the_identity() {
     let pki = Pki::new();
     let echo = spawn_echo().await;
-    let config = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        true,
-        ValidationFailure::Handshake,
-    );
+    let config = root_mtls_config(&pki, echo, true, ValidationFailure::Handshake);
     let (addr, _gw) = gateway(&pki, &config).await;
     let alice = pki.client_cn("alice");
     let connector =
@@ -472,12 +412,7 @@ async fn http2_via_alpn_works_and_carries_the_identity() {
 async fn http2_disabled_negotiates_http1() {
     let pki = Pki::new();
     let echo = spawn_echo().await;
-    let config = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        false,
-        ValidationFailure::Handshake,
-    );
+    let config = root_mtls_config(&pki, echo, false, ValidationFailure::Handshake);
     let mut settings = tls_settings(&pki);
     settings.http2 = false;
     let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
@@ -521,12 +456,7 @@ async fn request_bodies_stream_to_the_upstream() {
     // The echo discards bodies; a 1 MiB POST must still go through and answer 200.
     let pki = Pki::new();
     let echo = spawn_echo().await;
-    let config = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        false,
-        ValidationFailure::Handshake,
-    );
+    let config = root_mtls_config(&pki, echo, false, ValidationFailure::Handshake);
     let (addr, _gw) = gateway(&pki, &config).await;
     let req = Request::post("/upload")
         .header("host", "localhost")
@@ -681,12 +611,7 @@ async fn ca_names_are_sent_only_with_send_ca_names() {
 async fn connection_limit_holds_further_connections_in_the_queue() {
     let pki = Pki::new();
     let echo = spawn_echo().await;
-    let config = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        false,
-        ValidationFailure::Handshake,
-    );
+    let config = root_mtls_config(&pki, echo, false, ValidationFailure::Handshake);
     let mut settings = tls_settings(&pki);
     settings.max_connections = 1;
     let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
@@ -787,12 +712,7 @@ async fn slow_response_body_outlives_the_header_read_timeout() {
 /// not what closes an idle connection.
 async fn idle_timeout_gateway(pki: &Pki) -> (SocketAddr, impl Drop) {
     let echo = spawn_echo().await;
-    let config = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        false,
-        ValidationFailure::Handshake,
-    );
+    let config = root_mtls_config(pki, echo, false, ValidationFailure::Handshake);
     let mut settings = tls_settings(pki);
     settings.idle_timeout = Duration::from_millis(500);
     settings.header_read_timeout = Duration::from_secs(120);

@@ -13,8 +13,8 @@ use bytes::Bytes;
 use certgate_proxy::ProxySettings;
 use certgate_store::model::{CertAuthMode, GatewayConfig, ValidationFailure};
 use common::{
-    apply, assert_denied, client_config, h2_connect, mtls_config, spawn_echo, spawn_gateway,
-    tls_settings, Pki, Reply,
+    apply, assert_denied, client_config, h2_connect, mtls_config, root_mtls_config, spawn_echo,
+    spawn_gateway, tls_settings, Pki, Reply,
 };
 use http::Request;
 use http_body_util::{BodyExt, Full};
@@ -177,12 +177,7 @@ async fn resumed_session_after_ca_removal_does_not_get_200() {
 async fn mode_change_closes_old_keep_alive_connections_after_their_response() {
     let pki = Pki::new();
     let echo = spawn_echo().await;
-    let mtls = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        true,
-        ValidationFailure::Handshake,
-    );
+    let mtls = root_mtls_config(&pki, echo, true, ValidationFailure::Handshake);
     let mut none = mtls.clone();
     none.client_cert_auth.mode = CertAuthMode::None;
     let (addr, runtime, _gw) = spawn_gateway(tls_settings(&pki), &none).await;
@@ -227,12 +222,7 @@ async fn mode_change_closes_old_keep_alive_connections_after_their_response() {
 async fn http2_connection_gets_goaway_on_a_mode_change() {
     let pki = Pki::new();
     let echo = spawn_echo().await;
-    let mtls = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        false,
-        ValidationFailure::Handshake,
-    );
+    let mtls = root_mtls_config(&pki, echo, false, ValidationFailure::Handshake);
     let mut none = mtls.clone();
     none.client_cert_auth.mode = CertAuthMode::None;
     let (addr, runtime, _gw) = spawn_gateway(tls_settings(&pki), &mtls).await;
@@ -257,12 +247,7 @@ async fn mode_toggles_under_concurrent_load_fail_no_request() {
     let echo = spawn_echo().await;
     // Required, and every client holds a trusted certificate: each request satisfies
     // both modes.
-    let mtls = mtls_config(
-        echo,
-        vec![pki.root.trusted(1)],
-        true,
-        ValidationFailure::Handshake,
-    );
+    let mtls = root_mtls_config(&pki, echo, true, ValidationFailure::Handshake);
     let mut none = mtls.clone();
     none.client_cert_auth.mode = CertAuthMode::None;
     let (addr, runtime, _gw) = spawn_gateway(tls_settings(&pki), &mtls).await;

@@ -543,6 +543,21 @@ pub fn mtls_config(
     }
 }
 
+/// [`mtls_config`] trusting the test root alone.
+pub fn root_mtls_config(
+    pki: &Pki,
+    upstream: SocketAddr,
+    required: bool,
+    validation_failure: ValidationFailure,
+) -> GatewayConfig {
+    mtls_config(
+        upstream,
+        vec![pki.root.trusted(1)],
+        required,
+        validation_failure,
+    )
+}
+
 /// Applies `config` to `runtime` as a new generation (the trust store is `ok`).
 pub fn apply(runtime: &Runtime, config: &GatewayConfig) {
     static GENERATION: AtomicU64 = AtomicU64::new(1);
