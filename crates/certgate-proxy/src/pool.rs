@@ -169,18 +169,18 @@ impl Pool {
         key: Key,
         sender: SendRequest<Incoming>,
     ) -> Response<PooledBody> {
-        let done = resp.body().is_end_stream();
-        let mut back = Some(Return {
+        let back = Return {
             pool: self.clone(),
             key,
             sender,
-        });
-        if done {
-            // No body to wait for (e.g. 204, HEAD): the connection is free already.
-            if let Some(r) = back.take() {
-                r.checkin();
-            }
-        }
+        };
+        // No body to wait for (e.g. 204, HEAD): the connection is free already.
+        let back = if resp.body().is_end_stream() {
+            back.checkin();
+            None
+        } else {
+            Some(back)
+        };
         resp.map(|inner| PooledBody { inner, back })
     }
 
@@ -240,19 +240,20 @@ impl Body for PooledBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => {
-                if let Some(r) = self.back.take() {
-                    r.checkin();
-                }
+        let ended = match &polled {
+            Poll::Ready(None) => true,
+            Poll::Ready(Some(Ok(_))) => self.inner.is_end_stream(),
+            // A broken response: its connection is not reused.
+            Poll::Ready(Some(Err(_))) => {
+                self.back = None;
+                false
             }
-            Poll::Ready(Some(Ok(_))) if self.inner.is_end_stream() => {
-                if let Some(r) = self.back.take() {
-                    r.checkin();
-                }
+            Poll::Pending => false,
+        };
+        if ended {
+            if let Some(r) = self.back.take() {
+                r.checkin();
             }
-            Poll::Ready(Some(Err(_))) => self.back = None,
-            _ => {}
         }
         polled
     }

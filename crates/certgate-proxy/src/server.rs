@@ -53,7 +53,7 @@ use crate::upstream::{strip_identity_headers, Downstream, UpstreamClient};
 
 /// How often the supervisor looks for connections past the idle or header-read timeout
 /// (their resolution).
-const IDLE_CHECK: Duration = Duration::from_secs(1);
+const TIMEOUT_SWEEP: Duration = Duration::from_secs(1);
 
 /// State shared by every connection of one listener.
 struct Shared {
@@ -488,8 +488,8 @@ async fn supervise(
 ) {
     let mut modes = runtime.mode_changes();
     let mut watch_modes = true;
-    let mut idle_tick = tokio::time::interval(IDLE_CHECK);
-    idle_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sweep = tokio::time::interval(TIMEOUT_SWEEP);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             r = stop.changed() => {
@@ -514,7 +514,7 @@ async fn supervise(
                         .then_some(Close::Graceful)
                 });
             }
-            _ = idle_tick.tick() => {
+            _ = sweep.tick() => {
                 registry.close_where(|c| timeouts.expired(c));
             }
         }
@@ -577,12 +577,11 @@ async fn serve_http<I>(
     let _registration = registry.register(&ctx);
     let svc_ctx = ctx.clone();
     let service = service_fn(move |req| {
-        let ctx = svc_ctx.clone();
+        let in_flight = InFlight::enter(svc_ctx.clone());
         async move {
-            let in_flight = InFlight::enter(ctx.clone());
             // Boxed: hyper keeps a slot of this future's size for every connection,
             // idle or not; the pipeline's state only needs to live during a request.
-            let resp = Box::pin(handle(ctx, req)).await;
+            let resp = Box::pin(handle(&in_flight.0, req)).await;
             Ok::<_, Infallible>(resp.map(|body| TrackedBody {
                 body,
                 _in_flight: in_flight,
@@ -682,7 +681,7 @@ impl Body for TrackedBody {
 }
 
 /// The per-request pipeline.
-async fn handle(ctx: Arc<ConnCtx>, mut req: Request<Incoming>) -> Response<ProxyBody> {
+async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Response<ProxyBody> {
     let start = Instant::now();
     ctx.served.fetch_add(1, Ordering::Relaxed);
     let version = req.version();
