@@ -49,7 +49,7 @@ use crate::settings::ProxySettings;
 use crate::snapshot::Snapshot;
 use crate::telemetry;
 use crate::tls::{negotiated_h2, peer_chain, TlsFactory};
-use crate::upstream::{strip_identity_headers, Downstream, UpstreamClient};
+use crate::upstream::{Downstream, UpstreamClient};
 
 /// How often the supervisor looks for connections past the idle or header-read timeout
 /// (their resolution).
@@ -692,7 +692,6 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Response<ProxyBody
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let route = snapshot.routes.lookup(&path).cloned();
-    strip_identity_headers(req.headers_mut());
 
     // SPEC §3 step 3: the certificate.
     let peer_ip = ctx.peer.ip();

@@ -173,6 +173,7 @@ pub(crate) fn rewrite_request(
     let headers = &mut parts.headers;
     remove_hop_by_hop(headers);
     headers.remove(header::UPGRADE);
+    // The one place spoofed identity headers are removed: every proxied request passes here.
     strip_identity_headers(headers);
 
     match &route.upstream.host_header {
