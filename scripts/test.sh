@@ -1,15 +1,28 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace. Installs the programs the tests drive (openssl, curl,
-# nginx) from Debian's packages when they are missing, so it works on a fresh machine.
+# Runs every test of the workspace.
+#
+# The tests drive real programs: openssl and curl (clients), nginx (a load balancer in front of
+# certgate), PostgreSQL (the cluster store), Chromium with ChromeDriver (the web console). When
+# one is missing this script says which and installs it from Debian's packages with apt-get,
+# which needs root or sudo. Then it runs `cargo test --workspace`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+have_pg() {
+  have initdb && have pg_ctl && return 0
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+
 need=()
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
-command -v curl >/dev/null 2>&1 || need+=(curl)
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+have openssl || need+=(openssl)
+have curl || need+=(curl)
+have nginx || need+=(nginx)
+have_pg || need+=(postgresql)
+have chromium || need+=(chromium)
+have chromedriver || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
-  echo "scripts/test.sh: installing ${need[*]}" >&2
+  echo "scripts/test.sh: the tests need ${need[*]}; installing from Debian's packages (apt-get)" >&2
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
