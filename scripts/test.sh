@@ -29,4 +29,8 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
 fi
 
+# The tests talk to loopback only; a proxy from the environment would intercept curl and
+# reqwest clients (the tests clear these for the processes they start, too).
+unset HTTP_PROXY HTTPS_PROXY ALL_PROXY http_proxy https_proxy all_proxy
+
 cargo test --workspace "$@"
