@@ -409,7 +409,7 @@ async fn tls_http1_head_just_over_the_limit_gets_431() {
 }
 
 /// HTTP/2: a header list over the limit never reaches the upstream (431 or a reset
-/// stream), and the connection serves the next request.
+/// stream), and the gateway serves the next request.
 #[tokio::test]
 async fn http2_oversized_header_list_is_refused() {
     let pki = Pki::new();
@@ -421,9 +421,25 @@ async fn http2_oversized_header_list_is_refused() {
         .header("x-big", "a".repeat(100 * 1024))
         .body(Full::new(Bytes::new()))
         .unwrap();
+    let small = || {
+        Request::get("https://localhost/x")
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
     match sender.send_request(req).await {
-        Ok(resp) => assert_eq!(resp.status(), 431),
-        Err(_) => {}
+        // A 431 answer: the same connection serves the next request.
+        Ok(resp) => {
+            assert_eq!(resp.status(), 431);
+            assert!(upstream.take().is_empty());
+            let next = sender.send_request(small()).await.unwrap();
+            assert_eq!(next.status(), 200);
+        }
+        // A reset stream or connection: a new connection is served.
+        Err(_) => {
+            assert!(upstream.take().is_empty());
+            let (mut fresh, _d) = h2_connect(addr, client_config(&pki, None, &[b"h2"])).await;
+            assert_eq!(fresh.send_request(small()).await.unwrap().status(), 200);
+        }
     }
-    assert!(upstream.take().is_empty());
+    assert_eq!(one(&upstream).target(), "/x");
 }
