@@ -12,7 +12,8 @@
 //! Modules, one job each:
 //! - [`settings`]: listener and upstream settings from the config file;
 //! - [`runtime`] and [`snapshot`]: the live configuration and its generations;
-//! - [`route`]: longest-prefix routing and the path rewrite;
+//! - [`path`]: the one normal form of a request path (routing and forwarding read it);
+//! - [`route`]: the accepted request target, longest-prefix routing and the path rewrite;
 //! - [`identity`]: a presented certificate and its verdict;
 //! - [`evaluate`]: the pure decision of SPEC §3;
 //! - [`header_mode`]: the certificate header (SPEC §6);
@@ -26,6 +27,7 @@ pub mod echo;
 pub mod evaluate;
 pub mod header_mode;
 pub mod identity;
+pub mod path;
 pub mod response;
 pub mod route;
 pub mod runtime;

@@ -15,10 +15,12 @@ pub type ProxyBody = BoxBody<Bytes, BoxError>;
 /// The message of SPEC §3's table for a status.
 pub fn message(status: StatusCode) -> &'static str {
     match status.as_u16() {
+        400 => "Bad request.",
         401 => "Certificate authorization required to access the resource.",
         403 => "Certificate validation failed. You are not allowed to access the resource.",
         404 => "No API matches the requested path.",
         502 => "The upstream service could not be reached.",
+        501 => "Not implemented.",
         504 => "The upstream service did not answer in time.",
         _ => status.canonical_reason().unwrap_or("Error."),
     }
@@ -68,6 +70,14 @@ mod tests {
         assert_eq!(
             error_body(StatusCode::BAD_GATEWAY),
             r#"{"code": 502, "message": "The upstream service could not be reached."}"#
+        );
+        assert_eq!(
+            error_body(StatusCode::BAD_REQUEST),
+            r#"{"code": 400, "message": "Bad request."}"#
+        );
+        assert_eq!(
+            error_body(StatusCode::NOT_IMPLEMENTED),
+            r#"{"code": 501, "message": "Not implemented."}"#
         );
         assert_eq!(
             error_body(StatusCode::GATEWAY_TIMEOUT),

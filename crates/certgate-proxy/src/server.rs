@@ -199,7 +199,9 @@ fn http1_builder(settings: &ProxySettings) -> http1::Builder {
         // Enforced by the supervisor instead (see the module docs).
         .header_read_timeout(None)
         // hyper refuses a buffer under 8 KiB; past it a request head gets 431.
-        .max_buf_size(settings.max_header_bytes.max(8192));
+        .max_buf_size(settings.max_header_bytes.max(8192))
+        // The exact limit (the buffer's is approximate: one read may overshoot it).
+        .max_header_size(settings.max_header_bytes);
     builder
 }
 
@@ -690,6 +692,11 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Response<ProxyBody
     }
     let snapshot = ctx.shared.runtime.snapshot();
     let method = req.method().clone();
+    // Routing and forwarding read the one normal path (crate::path); a target that cannot
+    // be read one way is refused before anything else.
+    if let Err(e) = crate::route::normalize_target(&mut req) {
+        return refuse_target(ctx, start, &method, req.uri().path(), version, e);
+    }
     let path = req.uri().path().to_owned();
     let route = snapshot.routes.lookup(&path).cloned();
 
@@ -747,6 +754,7 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Response<ProxyBody
                 peer_is_trusted_proxy: snapshot.is_trusted_proxy(peer_ip),
                 listener_https: ctx.listener_https,
                 identity: forwarded,
+                cert_header: snapshot.header.as_ref().map(|h| &h.name),
             };
             // Boxed: only proxied requests need the upstream exchange's state.
             Box::pin(ctx.shared.upstream.forward(req, route, &down)).await
@@ -780,6 +788,37 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Response<ProxyBody
         subject = info.map(|i| i.subject.to_string()).unwrap_or_default(),
         fingerprint = info.map(|i| i.fingerprint_sha256.as_str()).unwrap_or(""),
         reason = denial.map(|r| r.as_str()).unwrap_or(""),
+    );
+    resp
+}
+
+/// The answer to a request whose target is refused ([`crate::route::TargetError`]):
+/// 400/501 with the JSON body, counted as unrouted and logged. HTTP/1.1 closes after it
+/// (a client that sends such targets gets no second request on the connection).
+fn refuse_target(
+    ctx: &ConnCtx,
+    start: Instant,
+    method: &http::Method,
+    path: &str,
+    version: Version,
+    error: crate::route::TargetError,
+) -> Response<ProxyBody> {
+    let mut resp = error_response(error.status());
+    if version != Version::HTTP_2 {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    let status = resp.status().as_u16();
+    telemetry::unrouted_counters().record(status);
+    tracing::info!(
+        target: "certgate::access",
+        api = "",
+        status,
+        latency_ms = start.elapsed().as_secs_f64() * 1000.0,
+        method = %method,
+        path = %path,
+        peer = %ctx.peer,
+        reason = %error,
     );
     resp
 }

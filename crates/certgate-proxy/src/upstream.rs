@@ -36,6 +36,16 @@ pub const X_CLIENT_CERT_NOT_AFTER: &str = "x-client-cert-not-after";
 /// The prefix of every identity header; any incoming header with it is removed.
 const IDENTITY_PREFIX: &str = "x-client-cert-";
 
+/// The other identity formats certgate may forward (SPEC §16 `forward_formats`: Envoy's
+/// XFCC, RFC 9440, and Traefik's header, which upstreams read alike): removed from every
+/// incoming request whatever the settings.
+const RESERVED_NAMES: [&str; 4] = [
+    "x-forwarded-client-cert",
+    "client-cert",
+    "client-cert-chain",
+    "x-forwarded-tls-client-cert",
+];
+
 /// Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies drop.
 const HOP_BY_HOP: [HeaderName; 8] = [
     header::CONNECTION,
@@ -70,6 +80,9 @@ pub(crate) struct Downstream<'a> {
     pub listener_https: bool,
     /// The verified identity to forward, when `forward_identity`.
     pub identity: Option<&'a ClientIdentity>,
+    /// Header mode: the configured certificate header (already read), removed with
+    /// every spelling that differs only in `_`/`-`.
+    pub cert_header: Option<&'a HeaderName>,
 }
 
 impl UpstreamClient {
@@ -171,10 +184,13 @@ pub(crate) fn rewrite_request(
     parts.uri = uri;
     parts.version = Version::HTTP_11;
     let headers = &mut parts.headers;
+    // Hop-by-hop first: a `Connection` that names an identity header drops the client's
+    // copy here, never the one certgate sets below.
     remove_hop_by_hop(headers);
     headers.remove(header::UPGRADE);
-    // The one place spoofed identity headers are removed: every proxied request passes here.
-    strip_identity_headers(headers);
+    // The one place spoofed identity and certificate headers are removed: every proxied
+    // request passes here, once.
+    strip_client_headers(headers, down.cert_header);
 
     match &route.upstream.host_header {
         Some(h) => {
@@ -244,21 +260,49 @@ pub(crate) fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
+    // (Headers certgate sets itself are inserted after this runs, so naming them here
+    // only removes the client's copies.)
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
 
-/// Removes every `X-Client-Cert-*` header (a client may not claim an identity).
-pub(crate) fn strip_identity_headers(headers: &mut HeaderMap) {
-    let spoofed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| k.as_str().starts_with(IDENTITY_PREFIX))
-        .cloned()
-        .collect();
+/// Removes every header a client may not send upstream (SPEC §7, §16): any
+/// `X-Client-Cert-*`, the identity formats of [`RESERVED_NAMES`] and, in header mode,
+/// the configured certificate header, each matched case-insensitively and with `_` and
+/// `-` alike (CGI, WSGI, PHP and Rack read `X_Client_Cert_Subject` as
+/// `X-Client-Cert-Subject`). One pass over the names; allocates only when it removes.
+pub(crate) fn strip_client_headers(headers: &mut HeaderMap, cert_header: Option<&HeaderName>) {
+    let cert = cert_header.map(HeaderName::as_str);
+    let mut spoofed: Vec<HeaderName> = Vec::new();
+    for name in headers.keys() {
+        if is_reserved(name.as_str(), cert) {
+            spoofed.push(name.clone());
+        }
+    }
     for name in spoofed {
         headers.remove(name);
     }
+}
+
+/// Whether `name` (a lower-case header name) is reserved to certgate.
+fn is_reserved(name: &str, cert_header: Option<&str>) -> bool {
+    let n = name.as_bytes();
+    let prefix = IDENTITY_PREFIX.as_bytes();
+    (n.len() >= prefix.len() && folded_eq(&n[..prefix.len()], prefix))
+        || RESERVED_NAMES.iter().any(|r| folded_eq(n, r.as_bytes()))
+        || cert_header.is_some_and(|c| folded_eq(n, c.as_bytes()))
+}
+
+/// ASCII case-insensitive equality with `_` and `-` alike.
+fn folded_eq(a: &[u8], b: &[u8]) -> bool {
+    fn fold(b: u8) -> u8 {
+        match b {
+            b'_' => b'-',
+            b => b.to_ascii_lowercase(),
+        }
+    }
+    a.len() == b.len() && a.iter().zip(b).all(|(&x, &y)| fold(x) == fold(y))
 }
 
 /// The identity headers of SPEC §7 for a verified certificate (rendered once per
@@ -288,4 +332,77 @@ pub(crate) fn identity_header_values(info: &CertificateInfo) -> Vec<(HeaderName,
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(names: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for n in names {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_static("v"),
+            );
+        }
+        h
+    }
+
+    fn left(headers: &HeaderMap) -> Vec<&str> {
+        let mut names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        names
+    }
+
+    #[test]
+    fn spoofed_spellings_are_removed() {
+        let mut h = map(&[
+            "X_Client_Cert_Subject",
+            "X-Client-Cert_Subject",
+            "x-client-cert-issuer",
+            "X-CLIENT-CERT-SERIAL",
+            "x-client-cert-anything",
+            "x_client_cert_",
+            "X_Forwarded_Client_Cert",
+            "client-cert",
+            "Client_Cert_Chain",
+            "x-forwarded-tls-client-cert",
+            "X_SSL_Client_Cert",
+            "x-ssl-client-cert",
+            "accept",
+            "x-client-certificate",
+            "client-certs",
+            "x-client-cert",
+        ]);
+        let cert = HeaderName::from_static("x-ssl-client-cert");
+        strip_client_headers(&mut h, Some(&cert));
+        assert_eq!(
+            left(&h),
+            [
+                "accept",
+                "client-certs",
+                "x-client-cert",
+                "x-client-certificate"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_certificate_header_is_kept_outside_header_mode() {
+        let mut h = map(&[
+            "x-ssl-client-cert",
+            "x_ssl_client_cert",
+            "x-client-cert-subject",
+        ]);
+        strip_client_headers(&mut h, None);
+        assert_eq!(left(&h), ["x-ssl-client-cert", "x_ssl_client_cert"]);
+    }
+
+    #[test]
+    fn folding() {
+        assert!(folded_eq(b"a_b-C", b"A-B_c"));
+        assert!(!folded_eq(b"ab", b"abc"));
+        assert!(!folded_eq(b"a.b", b"a-b"));
+    }
 }
