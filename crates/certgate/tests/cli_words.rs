@@ -11,7 +11,7 @@ use std::process::Output;
 use common::{command, Proc};
 
 fn run(args: &[&str], cwd: &Path) -> Output {
-    command(args, cwd).output().expect("run certgate")
+    common::output(command(args, cwd))
 }
 
 fn text(b: &[u8]) -> String {
@@ -58,8 +58,16 @@ fn serve_and_quickstart_refuse_the_admin_client_options() {
         text(&out.stderr)
     );
     // Before it: refused in words, and nothing is started or made.
-    for cmd in ["serve", "quickstart"] {
-        let out = run(&["--token", "0123456789abcdef0123", cmd], dir.path());
+    let cfg = write_config(dir.path(), "");
+    let before = std::fs::read_dir(dir.path()).unwrap().count();
+    for args in [
+        &["serve", "--config", cfg.as_str()][..],
+        &["quickstart", "--port", "0", "--admin-port", "0"][..],
+    ] {
+        let mut all = vec!["--token", "0123456789abcdef0123"];
+        all.extend_from_slice(args);
+        let out = run(&all, dir.path());
+        let cmd = args[0];
         assert_eq!(out.status.code(), Some(2), "{cmd}");
         assert_eq!(
             text(&out.stderr),
@@ -67,7 +75,7 @@ fn serve_and_quickstart_refuse_the_admin_client_options() {
              (cert, trust, dn, api, gateway, truststore)\n"
         );
     }
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), before);
 }
 
 #[test]
@@ -83,13 +91,9 @@ fn admin_help_names_the_variables_without_an_empty_value() {
         assert!(help.contains("--admin <URL>"), "{args:?}: {help}");
     }
     // A set token never shows in help.
-    let help = text(
-        &command(&["api", "list", "--help"], cwd)
-            .env("CERTGATE_ADMIN_TOKEN", "secret-token-value-123")
-            .output()
-            .unwrap()
-            .stdout,
-    );
+    let mut cmd = command(&["api", "list", "--help"], cwd);
+    cmd.env("CERTGATE_ADMIN_TOKEN", "secret-token-value-123");
+    let help = text(&common::output(cmd).stdout);
     assert!(!help.contains("secret-token-value-123"), "{help}");
 }
 

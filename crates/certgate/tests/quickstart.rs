@@ -164,7 +164,7 @@ fn a_second_quickstart_in_the_same_directory_refuses_and_changes_nothing() {
     for extra in [&[][..], &["--reset"][..]] {
         let mut args = FREE_PORTS.to_vec();
         args.extend_from_slice(extra);
-        let out = command(&args, dir.path()).output().unwrap();
+        let out = common::output(command(&args, dir.path()));
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{extra:?}: {err}");
         assert!(
@@ -197,9 +197,10 @@ fn a_second_quickstart_on_a_taken_port_refuses_before_making_anything() {
         ("--port", proxy_port.as_str(), "--admin-port"),
         ("--admin-port", admin_port.as_str(), "--port"),
     ] {
-        let out = command(&["quickstart", flag, port, free_flag, "0"], other.path())
-            .output()
-            .unwrap();
+        let out = common::output(command(
+            &["quickstart", flag, port, free_flag, "0"],
+            other.path(),
+        ));
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(

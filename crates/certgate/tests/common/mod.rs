@@ -156,6 +156,46 @@ impl Drop for Proc {
     }
 }
 
+/// Runs a command to its end and returns its output; a command still running after
+/// [`DEADLINE`] is killed and fails the test (e.g. a node that should have refused to start).
+pub fn output(mut cmd: Command) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out.read_to_end(&mut b);
+        b
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err.read_to_end(&mut b);
+        b
+    });
+    let end = Instant::now() + DEADLINE;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            break st;
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} still running after {DEADLINE:?}: it should have exited");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
 /// Runs one printed shell command line (e.g. a curl command) with `sh -c` in `cwd`, with
 /// `extra` appended, and returns its stdout.
 pub fn sh(cmdline: &str, extra: &str, cwd: &Path) -> (bool, String) {
