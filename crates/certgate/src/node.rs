@@ -303,30 +303,6 @@ impl RunningNode {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn termination_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
-}
-
 /// Builds the tokio runtime; `CERTGATE_WORKER_THREADS` sets the worker count (default: one
 /// per core). With one worker the runtime is tokio's current-thread scheduler: the same
 /// single thread without the work-stealing machinery (less CPU per request, see

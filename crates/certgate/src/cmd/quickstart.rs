@@ -478,6 +478,7 @@ async fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
         None => reconnect_echo(&admin_base, &n.token, echo_addr).await?,
     }
 
+    let stop = super::shutdown_signals().context("cannot install the Ctrl-C handler")?;
     let d = sh(&dir);
     let token_file = dir.join("data").join("admin-token");
     let exe = std::env::current_exe()
@@ -520,7 +521,7 @@ async fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
             Start::Reused => " (unless you changed that since)",
         },
     );
-    node::termination_signal().await;
+    stop.await;
     tracing::info!("shutting down: draining in-flight requests");
     n.begin_shutdown();
     let _ = echo_stop.send(());

@@ -58,6 +58,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     };
     let result = rt.block_on(async {
         let n = node::start(&cfg).await?;
+        let stop = super::shutdown_signals()?;
         if n.token_source == TokenSource::Generated {
             // Printed once, on the start that made it; it stays in <data_dir>/admin-token.
             println!(
@@ -70,7 +71,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
             "certgate: proxy on {}://{}, admin API on http://{}",
             n.scheme, n.proxy_addr, n.admin_addr
         );
-        node::termination_signal().await;
+        stop.await;
         tracing::info!("shutting down: draining in-flight requests");
         n.begin_shutdown();
         n.finished().await
