@@ -15,62 +15,79 @@ use std::process::ExitCode;
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 use clap::{Parser, Subcommand};
+use cmd::admin_cli::{self, AdminCommand, GroupOpts};
 
 /// certgate: an API gateway whose core is client certificate authentication.
+///
+/// `--admin`, `--token` and `--json` belong to the admin subcommands (cert, trust, dn, api,
+/// gateway, truststore) and may be written before or after them.
 #[derive(Debug, Parser)]
 #[command(name = "certgate", version, about)]
 struct Cli {
     #[command(flatten)]
-    client: cmd::admin_cli::ClientOpts,
+    client: admin_cli::ClientOpts,
     #[command(subcommand)]
     command: Command,
+}
+
+/// One admin subcommand group with the client options written after it.
+#[derive(Debug, clap::Args)]
+struct Group<T: Subcommand> {
+    #[command(flatten)]
+    opts: GroupOpts,
+    #[command(subcommand)]
+    cmd: T,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a node (proxy listener plus admin listener).
+    #[command(long_about = cmd::serve::LONG_ABOUT)]
     Serve(cmd::serve::ServeArgs),
     /// Make a demo PKI, an echo upstream and a node in mtls mode, and print curl commands.
+    #[command(long_about = cmd::quickstart::LONG_ABOUT)]
     Quickstart(cmd::quickstart::QuickstartArgs),
     /// Print a DN in canonical form and the first pattern that matches it.
     DnMatch(cmd::dn_match::DnMatchArgs),
     /// Certificate components (admin API).
-    #[command(subcommand)]
-    Cert(cmd::admin_cli::CertCmd),
+    Cert(Group<admin_cli::CertCmd>),
     /// The gateway's trust table (admin API).
-    #[command(subcommand)]
-    Trust(cmd::admin_cli::TrustCmd),
+    Trust(Group<admin_cli::TrustCmd>),
     /// The gateway's trusted DN patterns (admin API).
-    #[command(subcommand)]
-    Dn(cmd::admin_cli::DnCmd),
+    Dn(Group<admin_cli::DnCmd>),
     /// Deployed APIs and their overrides (admin API).
-    #[command(subcommand)]
-    Api(cmd::admin_cli::ApiCmd),
+    Api(Group<admin_cli::ApiCmd>),
     /// Gateway settings (admin API).
-    #[command(subcommand)]
-    Gateway(cmd::admin_cli::GatewayCmd),
+    Gateway(Group<admin_cli::GatewayCmd>),
     /// The node's trust store (admin API).
-    #[command(subcommand)]
-    Truststore(cmd::admin_cli::TruststoreCmd),
+    Truststore(Group<admin_cli::TruststoreCmd>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let admin = |opts: &GroupOpts, c: AdminCommand| admin_cli::run(&cli.client.resolve(opts), c);
     match cli.command {
-        Command::Serve(args) => cmd::serve::run(args),
-        Command::Quickstart(args) => cmd::quickstart::run(args),
-        Command::DnMatch(args) => cmd::dn_match::run(args),
-        Command::Cert(c) => cmd::admin_cli::run(&cli.client, cmd::admin_cli::AdminCommand::Cert(c)),
-        Command::Trust(c) => {
-            cmd::admin_cli::run(&cli.client, cmd::admin_cli::AdminCommand::Trust(c))
-        }
-        Command::Dn(c) => cmd::admin_cli::run(&cli.client, cmd::admin_cli::AdminCommand::Dn(c)),
-        Command::Api(c) => cmd::admin_cli::run(&cli.client, cmd::admin_cli::AdminCommand::Api(c)),
-        Command::Gateway(c) => {
-            cmd::admin_cli::run(&cli.client, cmd::admin_cli::AdminCommand::Gateway(c))
-        }
-        Command::Truststore(c) => {
-            cmd::admin_cli::run(&cli.client, cmd::admin_cli::AdminCommand::Truststore(c))
-        }
+        Command::Serve(args) => local_run(&cli.client, || cmd::serve::run(args)),
+        Command::Quickstart(args) => local_run(&cli.client, || cmd::quickstart::run(args)),
+        Command::DnMatch(args) => local_run(&cli.client, || cmd::dn_match::run(args)),
+        Command::Cert(g) => admin(&g.opts, AdminCommand::Cert(g.cmd)),
+        Command::Trust(g) => admin(&g.opts, AdminCommand::Trust(g.cmd)),
+        Command::Dn(g) => admin(&g.opts, AdminCommand::Dn(g.cmd)),
+        Command::Api(g) => admin(&g.opts, AdminCommand::Api(g.cmd)),
+        Command::Gateway(g) => admin(&g.opts, AdminCommand::Gateway(g.cmd)),
+        Command::Truststore(g) => admin(&g.opts, AdminCommand::Truststore(g.cmd)),
     }
+}
+
+/// Runs a command that talks to no admin API; refuses the admin client options, which the
+/// parser accepts before any subcommand's name.
+fn local_run(client: &admin_cli::ClientOpts, run: impl FnOnce() -> ExitCode) -> ExitCode {
+    if client.any() {
+        eprintln!(
+            "certgate: --admin, --token and --json apply to the admin subcommands only \
+             (cert, trust, dn, api, gateway, truststore)"
+        );
+        return ExitCode::from(2);
+    }
+    run()
 }

@@ -60,7 +60,8 @@ fn metrics_handle() -> Option<PrometheusHandle> {
         .clone()
 }
 
-fn load_server_identity(
+/// Reads and parses the configured server certificate chain and private key.
+pub fn load_server_identity(
     cert: &Path,
     key: &Path,
 ) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
@@ -176,7 +177,6 @@ impl Reloader {
 pub async fn start(cfg: &Config) -> anyhow::Result<RunningNode> {
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("data_dir: cannot create {}", cfg.data_dir.display()))?;
-    let (token, token_source) = secrets::admin_token(&cfg.data_dir, cfg.admin.token.as_deref())?;
     let metrics = metrics_handle();
     let settings = proxy_settings(cfg)?;
 
@@ -257,6 +257,9 @@ pub async fn start(cfg: &Config) -> anyhow::Result<RunningNode> {
         .with_context(|| format!("admin.address: cannot bind {}", cfg.admin.address))?;
     let proxy_addr = proxy_listener.local_addr()?;
     let admin_addr = admin_listener.local_addr()?;
+    // Made only once everything that can refuse the start has passed, so a refused start
+    // never leaves a generated token that nobody saw printed.
+    let (token, token_source) = secrets::admin_token(&cfg.data_dir, cfg.admin.token.as_deref())?;
 
     let scheme = if cfg.listener.ssl { "https" } else { "http" };
     let proxy_task = tokio::spawn(certgate_proxy::serve(
@@ -297,30 +300,6 @@ impl RunningNode {
         p.context("proxy task")?.context("proxy listener")?;
         a.context("admin task")?.context("admin listener")?;
         Ok(())
-    }
-}
-
-/// Resolves on SIGTERM or SIGINT.
-pub async fn termination_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
     }
 }
 

@@ -615,14 +615,20 @@ fn api_errors_are_printed_with_code_and_status() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.ends_with(", HTTP 422)\n"), "{r:?}");
 
-    // A file that is not a certificate: the API says so.
+    // A file that is not a certificate: named in the user's words, nothing sent (exit 2).
     let junk = admin.file(
         "junk.pem",
         b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
     );
     let r = admin.cli(&["cert", "add", "--name", "junk", "--file", path_str(&junk)]);
-    assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stderr.ends_with(", HTTP 422)\n"), "{r:?}");
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(
+        r.stderr,
+        format!(
+            "error: {} is not a PEM certificate (the block does not hold an X.509 certificate)\n",
+            junk.display()
+        )
+    );
 
     // A wrong token.
     let r = run(

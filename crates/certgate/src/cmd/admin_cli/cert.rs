@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use serde_json::{json, Value};
 
 use super::client::{AdminClient, CliError};
-use super::pem::read_pem_file;
+use super::pem::read_certificate_file;
 use super::render::{array, block, items, table, text, yes_no};
 use super::CertCmd;
 
@@ -13,7 +13,7 @@ use super::CertCmd;
 pub async fn run(client: &AdminClient, json: bool, cmd: CertCmd) -> Result<ExitCode, CliError> {
     match cmd {
         CertCmd::Add { name, file } => {
-            let pem = read_pem_file(&file, "CERTIFICATE")?;
+            let pem = read_certificate_file(&file)?;
             let answer = client
                 .post("/certificates", Some(&json!({"name": name, "pem": pem})))
                 .await?;
@@ -58,7 +58,7 @@ pub async fn run(client: &AdminClient, json: bool, cmd: CertCmd) -> Result<ExitC
             }
         }
         CertCmd::NewVersion { id, file } => {
-            let pem = read_pem_file(&file, "CERTIFICATE")?;
+            let pem = read_certificate_file(&file)?;
             let answer = client
                 .post(
                     &format!("/certificates/{id}/versions"),

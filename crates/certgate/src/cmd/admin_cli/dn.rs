@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use serde_json::{json, Value};
 
 use super::client::{AdminClient, CliError};
-use super::pem::read_pem_file;
+use super::pem::read_certificate_file;
 use super::render::{plural, strings, text};
 use super::DnCmd;
 
@@ -61,7 +61,7 @@ pub async fn run(client: &AdminClient, json: bool, cmd: DnCmd) -> Result<ExitCod
             match (dn, cert) {
                 (Some(dn), _) => body["dn"] = json!(dn),
                 (None, Some(path)) => {
-                    body["certificate_pem"] = json!(read_pem_file(&path, "CERTIFICATE")?)
+                    body["certificate_pem"] = json!(read_certificate_file(&path)?)
                 }
                 // clap's ArgGroup makes one of them required.
                 (None, None) => {

@@ -29,28 +29,77 @@ use std::process::ExitCode;
 
 pub use client::{AdminClient, CliError};
 
-/// Options shared by every admin subcommand; accepted before or after the subcommand.
-#[derive(Debug, clap::Args)]
+/// The admin API's address when neither `--admin` nor `CERTGATE_ADMIN_URL` gives one.
+pub const DEFAULT_ADMIN_URL: &str = "http://127.0.0.1:9090";
+
+/// `--admin`, `--token`, `--json` written before the subcommand (`certgate --json api list`).
+///
+/// The environment is read by [`ClientOpts::resolve`], not by clap, so that a flag given at
+/// either level beats the environment and `--help` shows no `[env: …=]` for an unset variable.
+#[derive(Debug, Default, clap::Args)]
 pub struct ClientOpts {
-    /// Admin API base URL.
-    #[arg(
-        long,
-        global = true,
-        env = "CERTGATE_ADMIN_URL",
-        default_value = "http://127.0.0.1:9090"
-    )]
-    pub admin: String,
-    /// Admin bearer token.
-    #[arg(
-        long,
-        global = true,
-        env = "CERTGATE_ADMIN_TOKEN",
-        hide_env_values = true
-    )]
+    /// Admin API base URL [default: env CERTGATE_ADMIN_URL, else http://127.0.0.1:9090]
+    #[arg(long, value_name = "URL")]
+    pub admin: Option<String>,
+    /// Admin bearer token [default: env CERTGATE_ADMIN_TOKEN]
+    #[arg(long)]
     pub token: Option<String>,
-    /// Machine-readable JSON output.
+    /// Print the admin API's JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The same options written after the subcommand group (`certgate api list --json`); they
+/// appear in the help of the admin subcommands only, not in `serve`'s or `quickstart`'s.
+#[derive(Debug, Default, clap::Args)]
+pub struct GroupOpts {
+    /// Admin API base URL [default: env CERTGATE_ADMIN_URL, else http://127.0.0.1:9090]
+    #[arg(long, global = true, value_name = "URL")]
+    pub admin: Option<String>,
+    /// Admin bearer token [default: env CERTGATE_ADMIN_TOKEN]
+    #[arg(long, global = true)]
+    pub token: Option<String>,
+    /// Print the admin API's JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+/// The options in force for one admin command.
+#[derive(Debug)]
+pub struct Resolved {
+    /// Admin API base URL.
+    pub admin: String,
+    /// Bearer token, if any.
+    pub token: Option<String>,
+    /// JSON output.
+    pub json: bool,
+}
+
+impl ClientOpts {
+    /// True when any of the options was given (they only apply to admin subcommands).
+    pub fn any(&self) -> bool {
+        self.admin.is_some() || self.token.is_some() || self.json
+    }
+
+    /// Merges the two levels: a flag after the group beats one before it, either beats the
+    /// environment, and the URL falls back to [`DEFAULT_ADMIN_URL`].
+    pub fn resolve(&self, group: &GroupOpts) -> Resolved {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Resolved {
+            admin: group
+                .admin
+                .clone()
+                .or_else(|| self.admin.clone())
+                .or_else(|| env("CERTGATE_ADMIN_URL"))
+                .unwrap_or_else(|| DEFAULT_ADMIN_URL.to_owned()),
+            token: group
+                .token
+                .clone()
+                .or_else(|| self.token.clone())
+                .or_else(|| env("CERTGATE_ADMIN_TOKEN")),
+            json: group.json || self.json,
+        }
+    }
 }
 
 /// `certgate cert …`: certificate components (SPEC §8 `/api/v1/certificates`).
@@ -329,7 +378,7 @@ pub enum AdminCommand {
 }
 
 /// Runs one admin subcommand against the admin API and returns the process exit status.
-pub fn run(opts: &ClientOpts, cmd: AdminCommand) -> ExitCode {
+pub fn run(opts: &Resolved, cmd: AdminCommand) -> ExitCode {
     match run_inner(opts, cmd) {
         Ok(code) => code,
         Err(e) => {
@@ -339,7 +388,7 @@ pub fn run(opts: &ClientOpts, cmd: AdminCommand) -> ExitCode {
     }
 }
 
-fn run_inner(opts: &ClientOpts, cmd: AdminCommand) -> Result<ExitCode, CliError> {
+fn run_inner(opts: &Resolved, cmd: AdminCommand) -> Result<ExitCode, CliError> {
     // Everything local is checked before a runtime exists or a byte is sent.
     let client = AdminClient::new(&opts.admin, opts.token.as_deref())?;
     let runtime = tokio::runtime::Builder::new_current_thread()

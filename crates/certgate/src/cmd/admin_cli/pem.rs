@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use certgate_pki::{CertError, CertificateInfo};
+
 use super::client::CliError;
 
 /// Reads `path` as PEM text; a file without a PEM header is taken as DER and wrapped in a
@@ -22,6 +24,39 @@ pub fn read_pem_file(path: &Path, label: &str) -> Result<String, CliError> {
         });
     }
     Ok(der_to_pem(&bytes, label))
+}
+
+/// Reads a certificate file (PEM, or DER wrapped in PEM) and checks locally that it holds a
+/// certificate, so that a wrong file is named in the user's words ("FILE is not a PEM
+/// certificate (…)", exit 2) before anything is sent.
+pub fn read_certificate_file(path: &Path) -> Result<String, CliError> {
+    let pem = read_pem_file(path, "CERTIFICATE")?;
+    let not = |why: &str| {
+        CliError::Input(format!(
+            "{} is not a PEM certificate ({why})",
+            path.display()
+        ))
+    };
+    let raw = std::fs::read(path)
+        .map_err(|e| CliError::Input(format!("cannot read {}: {e}", path.display())))?;
+    if !contains(&raw, b"-----BEGIN ") {
+        // No PEM armour: acceptable only as a DER certificate (an ASN.1 SEQUENCE that parses).
+        if raw.first() != Some(&0x30) || CertificateInfo::from_der(&raw).is_err() {
+            return Err(not(
+                "no -----BEGIN CERTIFICATE----- line, and not a DER certificate either",
+            ));
+        }
+        return Ok(pem);
+    }
+    if !contains(&raw, b"-----BEGIN CERTIFICATE-----") {
+        return Err(not("it holds no -----BEGIN CERTIFICATE----- block"));
+    }
+    match CertificateInfo::parse_pem_chain(&pem) {
+        Ok(_) => Ok(pem),
+        Err(CertError::Empty) => Err(not("it holds no certificate")),
+        Err(CertError::Pem(_)) => Err(not("its base64 text does not decode")),
+        Err(CertError::Der(_)) => Err(not("the block does not hold an X.509 certificate")),
+    }
 }
 
 /// Splits PEM text into its `-----BEGIN …-----` … `-----END …-----` blocks (each with a final
