@@ -52,6 +52,12 @@ enum Command {
     /// The node's trust store (admin API).
     #[command(subcommand)]
     Truststore(cmd::admin_cli::TruststoreCmd),
+    /// The nodes of a cluster (admin API).
+    #[command(subcommand)]
+    Cluster(cmd::admin_cli::ClusterCmd),
+    /// Store maintenance: copy a configuration between stores.
+    #[command(subcommand)]
+    Store(cmd::store::StoreCmd),
 }
 
 fn main() -> ExitCode {
@@ -72,5 +78,9 @@ fn main() -> ExitCode {
         Command::Truststore(c) => {
             cmd::admin_cli::run(&cli.client, cmd::admin_cli::AdminCommand::Truststore(c))
         }
+        Command::Cluster(c) => {
+            cmd::admin_cli::run(&cli.client, cmd::admin_cli::AdminCommand::Cluster(c))
+        }
+        Command::Store(c) => cmd::store::run(c),
     }
 }

@@ -19,6 +19,7 @@
 mod api;
 mod cert;
 mod client;
+mod cluster;
 mod dn;
 mod gateway;
 mod pem;
@@ -28,6 +29,7 @@ mod trust;
 use std::process::ExitCode;
 
 pub use client::{AdminClient, CliError};
+pub use cluster::ClusterCmd;
 
 /// Options shared by every admin subcommand; accepted before or after the subcommand.
 #[derive(Debug, clap::Args)]
@@ -326,6 +328,8 @@ pub enum AdminCommand {
     Gateway(GatewayCmd),
     /// `certgate truststore …`
     Truststore(TruststoreCmd),
+    /// `certgate cluster …`
+    Cluster(ClusterCmd),
 }
 
 /// Runs one admin subcommand against the admin API and returns the process exit status.
@@ -355,6 +359,7 @@ fn run_inner(opts: &ClientOpts, cmd: AdminCommand) -> Result<ExitCode, CliError>
             AdminCommand::Api(c) => api::run(&client, json, c).await,
             AdminCommand::Gateway(c) => gateway::run(&client, json, c).await,
             AdminCommand::Truststore(c) => gateway::run_truststore(&client, json, c).await,
+            AdminCommand::Cluster(c) => cluster::run(&client, json, c).await,
         }
     })
 }
