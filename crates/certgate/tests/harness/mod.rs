@@ -31,7 +31,8 @@ impl Pki {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca.distinguished_name = DistinguishedName::new();
-        ca.distinguished_name.push(DnType::CommonName, "Cluster Test CA");
+        ca.distinguished_name
+            .push(DnType::CommonName, "Cluster Test CA");
         ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca.not_before = OffsetDateTime::now_utc() - time::Duration::days(1);
         ca.not_after = OffsetDateTime::now_utc() + time::Duration::days(30);
@@ -235,9 +236,17 @@ impl Drop for NodeProc {
 
 pub fn curl_json(base: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
     let mut cmd = Command::new("curl");
-    cmd.args(["-s", "--max-time", "20", "-w", "\n%{http_code}", "-X", method])
-        .arg("-H")
-        .arg(format!("Authorization: Bearer {TOKEN}"));
+    cmd.args([
+        "-s",
+        "--max-time",
+        "20",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        method,
+    ])
+    .arg("-H")
+    .arg(format!("Authorization: Bearer {TOKEN}"));
     if let Some(b) = body {
         cmd.args(["-H", "Content-Type: application/json", "-d"])
             .arg(b.to_string());
@@ -264,7 +273,10 @@ pub fn probe(base: &str, path: &str, cert: Option<(PathBuf, PathBuf)>) -> u16 {
         cmd.arg("--cert").arg(c).arg("--key").arg(k);
     }
     let out = cmd.arg(format!("{base}{path}")).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
 }
 
 /// Polls `f` until it answers true (bounded by `limit`); answers the time it took.
@@ -279,4 +291,36 @@ pub fn within(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> 
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Sets up mtls on a node: the PKI's CA trusted, mode mtls + required with
+/// `validation_failure = http` (refusals are 403 answers, not failed handshakes), and the
+/// API `/svc` to `upstream`. Answers the CA component id.
+pub fn setup_mtls(node: &NodeProc, pki: &Pki, upstream: &str) -> i64 {
+    let (s, v) = node.call(
+        "POST",
+        "/api/v1/certificates",
+        Some(&serde_json::json!({"name": "ca", "pem": pki.ca_pem})),
+    );
+    assert_eq!(s, 201, "{v}");
+    let id = v["id"].as_i64().unwrap();
+    let (s, v) = node.call(
+        "POST",
+        "/api/v1/gateway/trusted-certificates",
+        Some(&serde_json::json!({"certificate_id": id})),
+    );
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = node.call(
+        "PUT",
+        "/api/v1/gateway/client-cert-auth",
+        Some(&serde_json::json!({"mode": "mtls", "required": true, "validation_failure": "http"})),
+    );
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = node.call(
+        "POST",
+        "/api/v1/apis",
+        Some(&serde_json::json!({"name": "svc", "base_path": "/svc", "upstream": upstream})),
+    );
+    assert_eq!(s, 201, "{v}");
+    id
 }
