@@ -1,4 +1,5 @@
-//! The admin API end to end: a real router on 127.0.0.1:0 over a SQLite file, driven
+//! The admin API end to end: a real router on 127.0.0.1:0 over a SQLite file or a PostgreSQL
+//! database (every test runs on both: `sqlite::…`, `postgres::…`), driven
 //! with reqwest. Every refused write is followed by a read showing nothing changed.
 
 #[path = "../../certgate-store/tests/support/backend.rs"]

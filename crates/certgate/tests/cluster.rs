@@ -482,3 +482,55 @@ fn migrate_sqlite_to_postgres_and_back_answers_the_same() {
     let n = pg_node(root.path(), "n3", &sqlite_b);
     assert_eq!(probes(&n), before);
 }
+
+#[test]
+fn two_nodes_starting_at_once_on_an_empty_database_both_serve() {
+    let root = tempfile::tempdir().unwrap();
+    let url = pg::database();
+    let starts: Vec<_> = ["a", "b"]
+        .into_iter()
+        .map(|name| {
+            let dir = root.path().join(name);
+            let cfg = write_config(&dir, &url, &format!("[node]\nname = \"{name}\"\n"));
+            std::thread::spawn(move || NodeProc::start(&dir, &cfg))
+        })
+        .collect();
+    let nodes: Vec<NodeProc> = starts.into_iter().map(|t| t.join().unwrap()).collect();
+    for n in &nodes {
+        let (s, v) = n.call("GET", "/readyz", None);
+        assert_eq!((s, v["store"].as_str()), (200, Some("ok")), "{v}");
+    }
+    let (s, list) = nodes[0].call("GET", "/api/v1/cluster/nodes", None);
+    assert_eq!(s, 200);
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+    // One schema, one generation: a write on one is seen by the other.
+    let (s, _) = nodes[1].call(
+        "POST",
+        "/api/v1/apis?wait=cluster",
+        Some(&json!({"name": "x", "base_path": "/x", "upstream": "http://127.0.0.1:9"})),
+    );
+    assert_eq!(s, 201);
+    let (_, apis) = nodes[0].call("GET", "/api/v1/apis", None);
+    assert_eq!(apis[0]["name"], "x");
+}
+
+#[test]
+fn a_sqlite_node_lists_itself_as_the_only_node() {
+    let root = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", root.path().join("one.db").display());
+    let n = pg_node(root.path(), "solo", &url);
+    let (s, list) = n.call("GET", "/api/v1/cluster/nodes", None);
+    assert_eq!(s, 200, "{list}");
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(
+        (list[0]["name"].as_str(), list[0]["state"].as_str()),
+        (Some("solo"), Some("up"))
+    );
+    let (s, v) = n.call("GET", "/readyz", None);
+    assert_eq!(
+        (s, v["store"].as_str(), v["config_source"].as_str()),
+        (200, Some("ok"), Some("store")),
+        "{v}"
+    );
+}
