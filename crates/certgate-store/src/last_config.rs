@@ -100,8 +100,10 @@ mod tests {
     fn round_trip_and_checksum() {
         let d = tempfile::tempdir().unwrap();
         assert!(load(d.path()).unwrap().is_none());
-        let mut c = GatewayConfig::default();
-        c.generation = 7;
+        let c = GatewayConfig {
+            generation: 7,
+            ..Default::default()
+        };
         save(d.path(), &c).unwrap();
         assert_eq!(load(d.path()).unwrap(), Some(c));
         #[cfg(unix)]

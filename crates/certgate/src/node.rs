@@ -237,9 +237,9 @@ async fn follow_changes(r: Arc<Reloader>) {
         let generation = *changes.borrow_and_update();
         let failed = generation > 0 && r.behind(generation) && !r.reload().await;
         if failed {
-            match tokio::time::timeout(POLL_INTERVAL, changes.changed()).await {
-                Ok(Err(_)) => return,
-                Ok(Ok(())) | Err(_) => {}
+            // Retry after a poll interval, or sooner on a new generation.
+            if let Ok(Err(_)) = tokio::time::timeout(POLL_INTERVAL, changes.changed()).await {
+                return;
             }
         } else if changes.changed().await.is_err() {
             return;
