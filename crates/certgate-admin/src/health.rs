@@ -46,17 +46,27 @@ pub(crate) async fn readyz(State(st): State<AdminState>) -> Response {
         )
             .into_response()
     };
-    if let Err(e) = st.store.ping().await {
-        return unready(format!("the store is unreachable: {e}"), None);
-    }
-    let config = match st.store.load_config().await {
-        Ok(c) => c,
-        Err(e) => return unready(format!("the configuration cannot be read: {e}"), None),
+    // SPEC §12: during a store outage a node that serves a configuration stays ready
+    // (`"store": "unreachable"`); without one it is not ready.
+    let (applied, source) = st
+        .node()
+        .map_or((None, crate::cluster::ConfigSource::Store), |n| n.applied());
+    let (config, store) = match st.store.ping().await {
+        Ok(()) => match st.store.load_config().await {
+            Ok(c) => (c, "ok"),
+            Err(e) => return unready(format!("the configuration cannot be read: {e}"), None),
+        },
+        Err(e) => match applied {
+            Some(c) => ((*c).clone(), "unreachable"),
+            None => return unready(format!("the store is unreachable: {e}"), None),
+        },
     };
     match st.check_truststore(config).await {
         Ok(info) if info.status == TrustStoreStatus::Ok => Json(serde_json::json!({
             "status": "ready",
             "truststore": info.status.as_str(),
+            "store": store,
+            "config_source": source.as_str(),
         }))
         .into_response(),
         Ok(info) => unready(

@@ -49,6 +49,7 @@ use certgate_store::{GatewayConfig, Store, TrustStore, TrustStoreInfo};
 use metrics_exporter_prometheus::PrometheusHandle;
 use subtle::ConstantTimeEq;
 
+pub mod cluster;
 pub mod error;
 pub mod extract;
 mod handlers;
@@ -73,6 +74,7 @@ pub struct AdminState {
     token: Arc<str>,
     reload: ReloadHook,
     metrics: Option<PrometheusHandle>,
+    node: Option<Arc<cluster::NodeHandle>>,
 }
 
 impl std::fmt::Debug for AdminState {
@@ -101,7 +103,20 @@ impl AdminState {
             token: token.into(),
             reload,
             metrics,
+            node: None,
         }
+    }
+
+    /// The node this admin API runs on (cluster listing order, `/readyz` during a store
+    /// outage).
+    pub fn with_node(mut self, node: Arc<cluster::NodeHandle>) -> Self {
+        self.node = Some(node);
+        self
+    }
+
+    /// The node, when set.
+    pub fn node(&self) -> Option<&Arc<cluster::NodeHandle>> {
+        self.node.as_ref()
     }
 
     /// The store.
@@ -242,8 +257,13 @@ pub fn router(state: AdminState) -> Router {
         .route("/truststore", get(h::get_truststore))
         .route("/truststore/recover", post(h::recover_truststore))
         .route("/tools/dn-match", post(h::dn_match))
+        .route("/cluster/nodes", get(cluster::list_nodes))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            cluster::wait_cluster,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .nest("/api/v1", api)

@@ -1,7 +1,12 @@
-//! The admin API end to end: a real router on 127.0.0.1:0 over a SQLite file, driven
+//! The admin API end to end: a real router on 127.0.0.1:0 over a SQLite file or a PostgreSQL
+//! database (every test runs on both: `sqlite::…`, `postgres::…`), driven
 //! with reqwest. Every refused write is followed by a read showing nothing changed.
 
+#[path = "../../certgate-store/tests/support/backend.rs"]
+mod backend;
 mod common;
+#[path = "../../certgate-store/tests/support/pg.rs"]
+mod pg;
 
 use std::fs;
 
@@ -18,7 +23,6 @@ fn is_rfc3339_utc_seconds(v: &Value) -> bool {
 
 // ---------------------------------------------------------------- auth, errors, health
 
-#[tokio::test]
 async fn token_is_required_on_every_api_path() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, true).await;
@@ -87,7 +91,6 @@ async fn token_is_required_on_every_api_path() {
     node.stop().await;
 }
 
-#[tokio::test]
 async fn health_endpoints_need_no_token() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, true).await;
@@ -134,7 +137,6 @@ async fn health_endpoints_need_no_token() {
     node.stop().await;
 }
 
-#[tokio::test]
 async fn malformed_and_invalid_bodies() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, true).await;
@@ -237,7 +239,6 @@ async fn malformed_and_invalid_bodies() {
 
 // ---------------------------------------------------------------- certificates
 
-#[tokio::test]
 async fn certificate_components_and_versions() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, true).await;
@@ -395,7 +396,6 @@ async fn certificate_components_and_versions() {
     node.stop().await;
 }
 
-#[tokio::test]
 async fn lookup_lists_only_active_unexpired_components() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, true).await;
@@ -434,7 +434,6 @@ async fn lookup_lists_only_active_unexpired_components() {
 
 // ---------------------------------------------------------------- trust table
 
-#[tokio::test]
 async fn trusted_certificates_need_ssl() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), false, true).await;
@@ -470,7 +469,6 @@ async fn trusted_certificates_need_ssl() {
     node.stop().await;
 }
 
-#[tokio::test]
 async fn trust_table_rows_statuses_and_rules() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, true).await;
@@ -642,7 +640,6 @@ async fn trust_table_rows_statuses_and_rules() {
     node.stop().await;
 }
 
-#[tokio::test]
 async fn an_expired_entry_stays_in_the_table_flagged_expired() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, true).await;
@@ -689,7 +686,6 @@ async fn an_expired_entry_stays_in_the_table_flagged_expired() {
     node.stop().await;
 }
 
-#[tokio::test]
 async fn trust_table_holds_at_most_1000_entries() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, true).await;
@@ -719,7 +715,6 @@ async fn trust_table_holds_at_most_1000_entries() {
     node.stop().await;
 }
 
-#[tokio::test]
 async fn send_ca_names_refused_when_names_overflow() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, true).await;
@@ -786,7 +781,6 @@ async fn send_ca_names_refused_when_names_overflow() {
 
 // ---------------------------------------------------------------- gateway settings
 
-#[tokio::test]
 async fn gateway_settings_updates_and_rules() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, true).await;
@@ -993,7 +987,6 @@ async fn gateway_settings_updates_and_rules() {
 
 // ---------------------------------------------------------------- APIs
 
-#[tokio::test]
 async fn apis_crud_and_rules() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, true).await;
@@ -1121,7 +1114,6 @@ async fn apis_crud_and_rules() {
     node.stop().await;
 }
 
-#[tokio::test]
 async fn api_overrides_and_effective_settings() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, true).await;
@@ -1236,7 +1228,6 @@ async fn api_overrides_and_effective_settings() {
 
 // ---------------------------------------------------------------- tools
 
-#[tokio::test]
 async fn dn_match_tool() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, true).await;
@@ -1319,7 +1310,6 @@ async fn dn_match_tool() {
 
 // ---------------------------------------------------------------- trust store through the API
 
-#[tokio::test]
 async fn truststore_faults_show_on_readyz_api_and_metrics_then_recover() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, false).await;
@@ -1433,7 +1423,6 @@ async fn truststore_faults_show_on_readyz_api_and_metrics_then_recover() {
     node.stop().await;
 }
 
-#[tokio::test]
 async fn truststore_auto_recovers_when_enabled() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, true).await;
@@ -1463,7 +1452,6 @@ async fn truststore_auto_recovers_when_enabled() {
 
 // ---------------------------------------------------------------- metrics
 
-#[tokio::test]
 async fn metrics_show_generation_and_expiry() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, true).await;
@@ -1529,7 +1517,6 @@ async fn metrics_show_generation_and_expiry() {
     node.stop().await;
 }
 
-#[tokio::test]
 async fn metrics_append_the_prometheus_handle() {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
@@ -1557,7 +1544,6 @@ async fn metrics_append_the_prometheus_handle() {
 
 // ---------------------------------------------------------------- restart
 
-#[tokio::test]
 async fn restart_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, false).await;
@@ -1617,3 +1603,26 @@ async fn restart_keeps_everything() {
     assert_eq!(node.reload_count(), 0);
     node.stop().await;
 }
+
+// Every test above runs on SQLite (`sqlite::…`) and on PostgreSQL (`postgres::…`).
+both_backends!(
+    token_is_required_on_every_api_path,
+    health_endpoints_need_no_token,
+    malformed_and_invalid_bodies,
+    certificate_components_and_versions,
+    lookup_lists_only_active_unexpired_components,
+    trusted_certificates_need_ssl,
+    trust_table_rows_statuses_and_rules,
+    an_expired_entry_stays_in_the_table_flagged_expired,
+    trust_table_holds_at_most_1000_entries,
+    send_ca_names_refused_when_names_overflow,
+    gateway_settings_updates_and_rules,
+    apis_crud_and_rules,
+    api_overrides_and_effective_settings,
+    dn_match_tool,
+    truststore_faults_show_on_readyz_api_and_metrics_then_recover,
+    truststore_auto_recovers_when_enabled,
+    metrics_show_generation_and_expiry,
+    metrics_append_the_prometheus_handle,
+    restart_keeps_everything,
+);

@@ -14,6 +14,8 @@ pub enum ErrorKind {
     Invalid,
     /// 500: the database or the file system failed.
     Internal,
+    /// 503: the store cannot be reached (SPEC §12 `store_unavailable`).
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -25,6 +27,7 @@ impl ErrorKind {
             ErrorKind::Conflict => 409,
             ErrorKind::Invalid => 422,
             ErrorKind::Internal => 500,
+            ErrorKind::Unavailable => 503,
         }
     }
 }
@@ -44,10 +47,16 @@ pub enum StoreError {
     },
     /// The database failed.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// The database cannot be reached (connection refused or lost, pool timed out).
+    /// Nothing was changed.
+    #[error(
+        "The configuration store is unreachable; nothing was changed. Try again when it is back."
+    )]
+    Unavailable(String),
     /// Applying the migrations failed.
     #[error("database migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
     /// The store's files could not be prepared (e.g. the SQLite file's directory).
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
@@ -64,6 +73,7 @@ impl StoreError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             StoreError::Refused { kind, .. } => *kind,
+            StoreError::Unavailable(_) => ErrorKind::Unavailable,
             _ => ErrorKind::Internal,
         }
     }
@@ -77,6 +87,7 @@ impl StoreError {
     pub fn code(&self) -> &'static str {
         match self {
             StoreError::Refused { code, .. } => code,
+            StoreError::Unavailable(_) => "store_unavailable",
             _ => "internal_error",
         }
     }
@@ -99,5 +110,43 @@ impl StoreError {
             code,
             message: message.into(),
         }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_connection_error(&e) {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Database(e)
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        match e {
+            sqlx::migrate::MigrateError::Execute(inner) if is_connection_error(&inner) => {
+                StoreError::Unavailable(inner.to_string())
+            }
+            other => StoreError::Migrate(other),
+        }
+    }
+}
+
+/// Whether `e` means "the database is not reachable" rather than "the statement failed":
+/// I/O and TLS errors, a pool that timed out or closed, and PostgreSQL's connection
+/// exceptions (class 08) and shutdown codes (57P01-57P03).
+fn is_connection_error(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
     }
 }

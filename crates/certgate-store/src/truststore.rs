@@ -7,10 +7,9 @@
 //! themselves it takes from [`GatewayConfig::trusted_certificates`], which hold the same
 //! certificates as the bundle.
 //!
-//! "A data dir that never held a trust store" is told apart from "the bundle is missing"
-//! by the `truststore/` directory: it is created by the first build and never removed, so
-//! a deleted bundle or manifest is `missing`, while a node whose data dir has no
-//! `truststore/` directory at all builds one at start.
+//! "A data dir that never held a trust store" is a new node ([`crate::node::is_new_node`]:
+//! no `node-id` and no `truststore/` directory); any other missing file or directory is
+//! `missing`.
 //!
 //! Every method does short blocking file I/O (a bundle of 1000 certificates is about
 //! 1.5 MB); async callers run it on a blocking thread.
@@ -224,7 +223,9 @@ impl TrustStore {
             tracing::info!(dir = %self.dir.display(), "trust store: force_recovery set, rebuilding from the store");
             return self.build(&mut state, config);
         }
-        if !self.dir.exists() {
+        // A new node (SPEC §5: no node-id yet) builds its trust store; a node that has
+        // started before and lost its truststore/ directory reports `missing`.
+        if self.dir.parent().is_some_and(crate::node::is_new_node) {
             tracing::info!(dir = %self.dir.display(), "trust store: new data dir, building the trust store");
             return self.build(&mut state, config);
         }

@@ -308,3 +308,88 @@ where
 {
     Option::<T>::deserialize(d).map(Some)
 }
+
+/// What a node writes about itself into the nodes table (SPEC §12); renewed every 2 s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRecord {
+    /// The node id.
+    pub id: String,
+    /// The node name.
+    pub name: String,
+    /// The admin listener, `host:port`.
+    pub admin_address: String,
+    /// The proxy listener, `host:port`.
+    pub proxy_address: String,
+    /// The certgate version.
+    pub version: String,
+    /// The generation of the configuration the node applied last.
+    pub config_generation: u64,
+    /// Its trust store status (`ok`, `missing`, …).
+    pub truststore_status: String,
+    /// Its trust store bundle's SHA-256 (`null` unless ok).
+    pub truststore_sha256: Option<String>,
+}
+
+/// A node's state by the database clock: `up` (seen within 10 s), `stale` (within 60 s)
+/// or `down` (older, or stopped with SIGTERM).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeState {
+    /// Seen within 10 s.
+    Up,
+    /// Seen within 60 s.
+    Stale,
+    /// Not seen for 60 s, or stopped.
+    Down,
+}
+
+impl NodeState {
+    /// The state of a node last seen `age_secs` ago (`stopped`: marked down at exit).
+    pub fn from_age(age_secs: i64, stopped: bool) -> NodeState {
+        if stopped {
+            NodeState::Down
+        } else if age_secs <= 10 {
+            NodeState::Up
+        } else if age_secs <= 60 {
+            NodeState::Stale
+        } else {
+            NodeState::Down
+        }
+    }
+}
+
+/// `truststore` of a [`NodeView`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeTrustStore {
+    /// `ok`, `missing`, `corrupted` or `io_error`.
+    pub status: String,
+    /// The bundle's SHA-256, `null` unless ok.
+    pub sha256: Option<String>,
+}
+
+/// One element of `GET /api/v1/cluster/nodes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeView {
+    /// The node id.
+    pub id: String,
+    /// The node name.
+    pub name: String,
+    /// `host:port` of its admin listener.
+    pub admin_address: String,
+    /// `host:port` of its proxy listener.
+    pub proxy_address: String,
+    /// The certgate version it runs.
+    pub version: String,
+    /// When it started (database clock).
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// When it last renewed its record (database clock).
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen: OffsetDateTime,
+    /// `up`, `stale` or `down`.
+    pub state: NodeState,
+    /// The generation it applied last.
+    pub config_generation: u64,
+    /// Its trust store.
+    pub truststore: NodeTrustStore,
+}

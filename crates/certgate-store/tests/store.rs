@@ -1,5 +1,12 @@
-//! The SQLite store: opening, migrations, the generation and its change feed,
-//! transactional refusals and reopening.
+//! The store on both backends (one suite: `sqlite::…` and `postgres::…`): opening,
+//! migrations, the generation and its change feed, transactional refusals, reopening,
+//! concurrent writers and migration between backends; PostgreSQL-only: outages, other
+//! writers' changes arriving through NOTIFY/polling, concurrent first starts.
+
+#[path = "support/backend.rs"]
+mod backend;
+#[path = "support/pg.rs"]
+mod pg;
 
 use certgate_store::model::CertAuthMode;
 use certgate_store::views::{ApiBody, ClientCertAuthPatch};
@@ -19,7 +26,7 @@ fn ca_pem(cn: &str, days: i64) -> String {
 }
 
 fn url(dir: &std::path::Path) -> String {
-    format!("sqlite://{}", dir.join("nested/dir/certgate.db").display())
+    backend::store_url(dir, "nested/dir/certgate.db")
 }
 
 #[tokio::test]
@@ -43,15 +50,17 @@ async fn open_creates_file_and_directories_in_wal_mode() {
 }
 
 #[tokio::test]
-async fn postgres_is_refused_until_implemented() {
-    let e = Store::open("postgres://user@127.0.0.1/db")
-        .await
-        .unwrap_err();
-    assert!(e.to_string().contains("PostgreSQL"), "{e}");
+async fn unknown_schemes_are_refused_and_an_unreachable_postgres_is_unavailable() {
     assert!(Store::open("mysql://x").await.is_err());
+    // A port nothing listens on (the shared server's port, plus one, on a fresh server
+    // that was stopped): connection refused is 503 store_unavailable, not a 500.
+    let mut server = pg::PgServer::start();
+    let url = server.url("postgres");
+    server.stop();
+    let e = Store::open(&url).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (503, "store_unavailable"), "{e}");
 }
 
-#[tokio::test]
 async fn every_write_bumps_the_generation_and_notifies() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&url(dir.path())).await.unwrap();
@@ -121,7 +130,6 @@ async fn every_write_bumps_the_generation_and_notifies() {
     store.close().await;
 }
 
-#[tokio::test]
 async fn ssl_off_refuses_trust_with_the_exact_message() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&url(dir.path())).await.unwrap();
@@ -147,7 +155,6 @@ async fn ssl_off_refuses_trust_with_the_exact_message() {
     store.close().await;
 }
 
-#[tokio::test]
 async fn load_config_carries_pems_overrides_and_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&url(dir.path())).await.unwrap();
@@ -219,7 +226,6 @@ async fn load_config_carries_pems_overrides_and_order() {
     store.close().await;
 }
 
-#[tokio::test]
 async fn concurrent_writers_all_commit() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&url(dir.path())).await.unwrap();
@@ -243,4 +249,268 @@ async fn concurrent_writers_all_commit() {
     assert_eq!(store.list_apis().await.unwrap().len(), 16);
     assert_eq!(store.generation().await.unwrap(), 17);
     store.close().await;
+}
+
+both_backends!(
+    every_write_bumps_the_generation_and_notifies,
+    ssl_off_refuses_trust_with_the_exact_message,
+    load_config_carries_pems_overrides_and_order,
+    concurrent_writers_all_commit,
+);
+
+/// A store with one of everything: components with two versions, the trust table, the
+/// gateway DN list and settings, APIs with and without overrides.
+async fn populate(store: &Store) {
+    let now = OffsetDateTime::now_utc();
+    store.set_ssl_enabled(true).await.unwrap();
+    let a = store
+        .create_component("a", &ca_pem("A", 200), now)
+        .await
+        .unwrap();
+    store
+        .add_version(a.id, &ca_pem("A2", 300), now)
+        .await
+        .unwrap();
+    let b = store
+        .create_component("b", &ca_pem("B", 200), now)
+        .await
+        .unwrap();
+    store.add_trusted(b.id, None, now).await.unwrap();
+    store.add_trusted(a.id, Some(1), now).await.unwrap();
+    store
+        .update_client_cert_auth(&ClientCertAuthPatch {
+            mode: Some(CertAuthMode::Mtls),
+            required: Some(true),
+            trusted_dns: Some(vec!["CN=z".into(), "CN=*,O=Acme".into()]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for (i, ov) in [None, Some(vec![])].into_iter().enumerate() {
+        let api = store
+            .create_api(&ApiBody {
+                name: format!("api{i}"),
+                base_path: format!("/p{i}"),
+                upstream: "http://127.0.0.1:1".into(),
+            })
+            .await
+            .unwrap();
+        if let Some(dns) = ov {
+            store
+                .set_api_override(
+                    api.id,
+                    &certgate_store::model::ApiOverride {
+                        required: Some(false),
+                        trusted_dns: Some(dns),
+                    },
+                )
+                .await
+                .unwrap();
+        }
+    }
+    store.deactivate_component(99).await.unwrap_err();
+}
+
+#[tokio::test]
+async fn migrate_sqlite_to_postgres_and_back_keeps_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::open(&format!("sqlite://{}", dir.path().join("a.db").display()))
+        .await
+        .unwrap();
+    populate(&sqlite).await;
+    let original = sqlite.load_config().await.unwrap();
+    let pg = Store::open(&pg::database()).await.unwrap();
+    let report = sqlite.migrate_into(&pg).await.unwrap();
+    assert_eq!(
+        (
+            report.components,
+            report.versions,
+            report.trusted_certificates,
+            report.trusted_dns,
+            report.apis
+        ),
+        (2, 3, 2, 2, 2)
+    );
+    assert_eq!(pg.load_config().await.unwrap(), original);
+    assert_eq!(
+        pg.list_components(false, OffsetDateTime::now_utc())
+            .await
+            .unwrap(),
+        sqlite
+            .list_components(false, OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+    );
+    // New rows get fresh ids after the copied ones (the identity sequences moved).
+    let c = pg
+        .create_component("c", &ca_pem("C", 10), OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(c.id, 3);
+    let after_write = pg.load_config().await.unwrap();
+
+    // Into a store that holds data: refused, nothing changes.
+    let e = sqlite.migrate_into(&pg).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (409, "target_not_empty"));
+    assert_eq!(pg.load_config().await.unwrap(), after_write);
+
+    // And back into a new SQLite file.
+    let back = Store::open(&format!("sqlite://{}", dir.path().join("b.db").display()))
+        .await
+        .unwrap();
+    pg.migrate_into(&back).await.unwrap();
+    assert_eq!(back.load_config().await.unwrap(), after_write);
+    for s in [sqlite, pg, back] {
+        s.close().await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_nodes_starting_at_once_on_an_empty_database_all_open() {
+    let url = pg::database();
+    let opens = (0..6).map(|_| {
+        let url = url.clone();
+        tokio::spawn(async move { Store::open(&url).await })
+    });
+    let mut stores = Vec::new();
+    for o in opens {
+        stores.push(o.await.unwrap().unwrap());
+    }
+    for s in &stores {
+        assert_eq!(s.generation().await.unwrap(), 1);
+    }
+    stores[0].set_ssl_enabled(true).await.unwrap();
+    assert_eq!(stores[5].generation().await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn postgres_writers_on_several_nodes_serialize() {
+    let url = pg::database();
+    let a = Store::open(&url).await.unwrap();
+    let b = Store::open(&url).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            // Same base path from both nodes: exactly one of each pair wins.
+            store
+                .create_api(&ApiBody {
+                    name: format!("api{i}"),
+                    base_path: format!("/p{}", i / 2),
+                    upstream: "http://127.0.0.1:1".into(),
+                })
+                .await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(e.code(), "duplicate_base_path"),
+        }
+    }
+    assert_eq!(ok, 10);
+    assert_eq!(a.list_apis().await.unwrap().len(), 10);
+    assert_eq!(b.generation().await.unwrap(), 11);
+}
+
+/// Waits (bounded) until `rx` shows at least `g`; answers how long it took.
+async fn until_generation(
+    rx: &mut tokio::sync::watch::Receiver<u64>,
+    g: u64,
+) -> std::time::Duration {
+    let start = std::time::Instant::now();
+    tokio::time::timeout(std::time::Duration::from_secs(5), rx.wait_for(|v| *v >= g))
+        .await
+        .expect("generation not seen within 5 s")
+        .unwrap();
+    start.elapsed()
+}
+
+#[tokio::test]
+async fn postgres_changes_of_other_nodes_arrive_by_notify_and_by_polling() {
+    let url = pg::database();
+    let writer = Store::open(&url).await.unwrap();
+    let reader = Store::open(&url).await.unwrap();
+    let mut rx = reader.subscribe();
+    writer.set_ssl_enabled(true).await.unwrap();
+    let took = until_generation(&mut rx, 2).await;
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+
+    // A commit without NOTIFY (as if the notification were lost): the poll finds it.
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE config_generation SET value = value + 1 WHERE id = 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let took = until_generation(&mut rx, 3).await;
+    assert!(took < std::time::Duration::from_secs(1), "{took:?}");
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn postgres_outage_refuses_writes_and_recovers() {
+    let mut server = pg::PgServer::start();
+    let url = server.fresh_database();
+    let store = Store::open(&url).await.unwrap();
+    populate(&store).await;
+    let before = store.load_config().await.unwrap();
+    let mut reach = store.subscribe_reachable();
+    assert!(store.reachable());
+
+    server.stop();
+    let e = store
+        .create_api(&ApiBody {
+            name: "late".into(),
+            base_path: "/late".into(),
+            upstream: "http://127.0.0.1:1".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!((e.status(), e.code()), (503, "store_unavailable"), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "The configuration store is unreachable; nothing was changed. Try again when it is back."
+    );
+    tokio::time::timeout(std::time::Duration::from_secs(5), reach.wait_for(|r| !*r))
+        .await
+        .expect("unreachable noticed")
+        .unwrap();
+
+    server.restart();
+    let back = std::time::Instant::now();
+    tokio::time::timeout(std::time::Duration::from_secs(5), reach.wait_for(|r| *r))
+        .await
+        .expect("reconnected")
+        .unwrap();
+    assert!(
+        back.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        back.elapsed()
+    );
+    // The refused write left nothing behind.
+    assert_eq!(store.load_config().await.unwrap(), before);
+    store.set_ssl_enabled(false).await.unwrap();
+    assert_eq!(store.generation().await.unwrap(), before.generation + 1);
+}
+
+#[tokio::test]
+async fn postgres_store_opened_during_an_outage_migrates_when_it_returns() {
+    let mut server = pg::PgServer::start();
+    let url = server.fresh_database();
+    server.stop();
+    let store = Store::open_lazy(&url).await.unwrap();
+    assert!(!store.reachable());
+    assert_eq!(
+        store.load_config().await.unwrap_err().code(),
+        "store_unavailable"
+    );
+    server.restart();
+    let mut reach = store.subscribe_reachable();
+    tokio::time::timeout(std::time::Duration::from_secs(5), reach.wait_for(|r| *r))
+        .await
+        .expect("reconnected")
+        .unwrap();
+    assert_eq!(store.load_config().await.unwrap().generation, 1);
+    assert_eq!(*store.subscribe().borrow(), 1);
 }

@@ -20,6 +20,17 @@ pub struct Config {
     pub admin: AdminConfig,
     pub truststore: TruststoreConfig,
     pub upstream: UpstreamConfig,
+    pub node: NodeConfig,
+}
+
+/// `[node]`: the node's identity in a cluster (SPEC §12).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Node id; default: the UUID kept in `<data_dir>/node-id` (made on first start).
+    pub id: Option<String>,
+    /// Node name; default: the host name.
+    pub name: Option<String>,
 }
 
 /// `[listener]`: the proxy listener.
@@ -83,6 +94,7 @@ impl Default for Config {
             admin: AdminConfig::default(),
             truststore: TruststoreConfig::default(),
             upstream: UpstreamConfig::default(),
+            node: NodeConfig::default(),
         }
     }
 }
@@ -217,6 +229,15 @@ impl Config {
         }
         if self.admin.token.as_deref().is_some_and(|t| t.len() < 16) {
             bail!("admin.token: must be at least 16 characters");
+        }
+        if self.node.id.as_deref().is_some_and(|id| {
+            id.is_empty()
+                || id.len() > 64
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        }) {
+            bail!("node.id: expected 1 to 64 characters of A-Z, a-z, 0-9, '-', '_' or '.'");
         }
         if self.listener.max_connections == 0 {
             bail!("listener.max_connections: must be at least 1");

@@ -61,6 +61,11 @@ enum Command {
     Gateway(Group<admin_cli::GatewayCmd>),
     /// The node's trust store (admin API).
     Truststore(Group<admin_cli::TruststoreCmd>),
+    /// The nodes of a cluster (admin API).
+    Cluster(Group<admin_cli::ClusterCmd>),
+    /// Store maintenance: copy a configuration between stores.
+    #[command(subcommand)]
+    Store(cmd::store::StoreCmd),
 }
 
 fn main() -> ExitCode {
@@ -76,6 +81,8 @@ fn main() -> ExitCode {
         Command::Api(g) => admin(&g.opts, AdminCommand::Api(g.cmd)),
         Command::Gateway(g) => admin(&g.opts, AdminCommand::Gateway(g.cmd)),
         Command::Truststore(g) => admin(&g.opts, AdminCommand::Truststore(g.cmd)),
+        Command::Cluster(g) => admin(&g.opts, AdminCommand::Cluster(g.cmd)),
+        Command::Store(c) => local_run(&cli.client, || cmd::store::run(c)),
     }
 }
 

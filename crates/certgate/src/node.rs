@@ -1,18 +1,28 @@
 //! Wiring of one node: store, trust store, runtime snapshot, proxy listener and admin
 //! listener, and the reload path that keeps the snapshot in step with the store.
+//!
+//! Propagation (SPEC §12): the store publishes every new generation (its own commits at
+//! once; other nodes' through `NOTIFY` or the 250 ms generation poll); [`follow_changes`]
+//! reloads, applies the snapshot, writes `last-config.json` and records the applied
+//! generation in the node's row (which `?wait=cluster` reads). A failed reload (store
+//! unreachable) keeps the last snapshot and retries every poll interval. The node renews
+//! its row every [`HEARTBEAT`] and marks itself down on shutdown.
 //! `serve` and `quickstart` both start a node through [`start`].
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::Context;
+use certgate_admin::cluster::{ConfigSource, NodeHandle};
 use certgate_admin::{AdminState, ReloadHook};
 use certgate_proxy::{ProxySettings, Runtime};
-use certgate_store::{Store, TrustStore, TrustStoreStatus};
+use certgate_store::node::NodeIdentity;
+use certgate_store::views::NodeRecord;
+use certgate_store::{last_config, Store, StoreError, TrustStore, TrustStoreStatus, POLL_INTERVAL};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -33,9 +43,16 @@ pub struct RunningNode {
     pub token_source: TokenSource,
     /// `https` or `http`.
     pub scheme: &'static str,
+    /// The node id (`<data_dir>/node-id` or `[node] id`).
+    pub node_id: String,
+    store: Store,
     shutdown: watch::Sender<bool>,
     proxy_task: JoinHandle<std::io::Result<()>>,
     admin_task: JoinHandle<std::io::Result<()>>,
+    /// The change follower and the heartbeat.
+    background: Vec<JoinHandle<()>>,
+    /// Held for the node's life: a second node on the same SQLite file is refused.
+    _sqlite_lock: Option<std::fs::File>,
 }
 
 /// The process-wide Prometheus recorder (installed once; the data plane and the admin
@@ -129,25 +146,39 @@ fn proxy_settings(cfg: &Config) -> anyhow::Result<ProxySettings> {
     Ok(settings)
 }
 
-/// Reads the store, syncs the trust store files and swaps a new snapshot in. Reloads are
-/// serialised so a slow older reload never overwrites a newer one.
+/// Reads the store, syncs the trust store files and swaps a new snapshot in; then records
+/// what it applied (`last-config.json`, the node's row). Reloads are serialised so a slow
+/// older reload never overwrites a newer one.
 struct Reloader {
     store: Store,
     truststore: Arc<TrustStore>,
     runtime: Arc<Runtime>,
+    node: Arc<NodeHandle>,
+    data_dir: PathBuf,
+    /// `listener.ssl`, still to be mirrored into the store (a node that started during
+    /// an outage does it once the store is back).
+    ssl_pending: std::sync::Mutex<Option<bool>>,
     lock: Mutex<()>,
 }
 
 impl Reloader {
-    async fn reload(&self) {
+    /// Answers whether the store's configuration is now applied.
+    async fn reload(&self) -> bool {
         let _guard = self.lock.lock().await;
+        let pending = *self.ssl_pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ssl) = pending {
+            if let Err(e) = self.store.set_ssl_enabled(ssl).await {
+                tracing::warn!(error = %e, "reload: cannot record listener.ssl yet");
+                return false;
+            }
+            *self.ssl_pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
         let config = match self.store.load_config().await {
             Ok(c) => c,
             Err(e) => {
-                // Keep serving the last good snapshot: the store is the source of truth and
-                // will be read again on the next change.
-                tracing::error!(error = %e, "reload: cannot read the configuration store");
-                return;
+                // Keep serving the last good snapshot: the change loop retries.
+                tracing::warn!(error = %e, "reload: cannot read the configuration store");
+                return false;
             }
         };
         let ts = self.truststore.clone();
@@ -162,12 +193,186 @@ impl Reloader {
         let ok = info.status == TrustStoreStatus::Ok;
         if let Err(e) = self.runtime.apply(&config, ok) {
             tracing::error!(error = %e, generation = config.generation, "reload: snapshot not built; keeping the previous one");
-        } else {
-            tracing::debug!(
-                generation = config.generation,
-                truststore = info.status.as_str(),
-                "configuration applied"
+            return true;
+        }
+        tracing::debug!(
+            generation = config.generation,
+            truststore = info.status.as_str(),
+            "configuration applied"
+        );
+        let generation = config.generation;
+        let config = Arc::new(config);
+        let (_, before) = self.node.applied();
+        self.node.set_applied(config.clone(), ConfigSource::Store);
+        if before == ConfigSource::LastConfig {
+            tracing::info!(
+                generation,
+                "store reachable: now serving the store's configuration"
             );
+        }
+        let dir = self.data_dir.clone();
+        let saved = tokio::task::spawn_blocking(move || last_config::save(&dir, &config)).await;
+        match saved {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot write last-config.json"),
+            Err(e) => tracing::warn!(error = %e, "last-config.json writer panicked"),
+        }
+        if let Err(e) = self.store.record_applied(self.node.id(), generation).await {
+            tracing::debug!(error = %e, "cannot record the applied generation");
+        }
+        true
+    }
+
+    /// Whether the node serves something else than the store's current generation.
+    fn behind(&self, generation: u64) -> bool {
+        self.runtime.snapshot().config_generation < generation
+            || self.node.applied().1 == ConfigSource::LastConfig
+    }
+}
+
+/// Keeps the node on the store's generation: reloads on every published change, and
+/// retries every [`POLL_INTERVAL`] while a reload fails (store unreachable).
+async fn follow_changes(r: Arc<Reloader>) {
+    let mut changes = r.store.subscribe();
+    loop {
+        let generation = *changes.borrow_and_update();
+        let failed = generation > 0 && r.behind(generation) && !r.reload().await;
+        if failed {
+            // Retry after a poll interval, or sooner on a new generation.
+            if let Ok(Err(_)) = tokio::time::timeout(POLL_INTERVAL, changes.changed()).await {
+                return;
+            }
+        } else if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The record this node writes about itself.
+fn node_record(
+    identity: &NodeIdentity,
+    proxy_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    runtime: &Runtime,
+    truststore: &TrustStore,
+) -> NodeRecord {
+    let ts = truststore.status();
+    NodeRecord {
+        id: identity.id.clone(),
+        name: identity.name.clone(),
+        admin_address: admin_addr.to_string(),
+        proxy_address: proxy_addr.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        config_generation: runtime.snapshot().config_generation,
+        truststore_status: ts.status.as_str().to_string(),
+        truststore_sha256: ts.sha256,
+    }
+}
+
+/// Renews the node's record every [`HEARTBEAT`].
+async fn heartbeat(
+    store: Store,
+    identity: NodeIdentity,
+    addrs: (SocketAddr, SocketAddr),
+    runtime: Arc<Runtime>,
+    truststore: Arc<TrustStore>,
+) {
+    let mut starting = true;
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let rec = node_record(&identity, addrs.0, addrs.1, &runtime, &truststore);
+        match store.record_node(&rec, starting).await {
+            Ok(()) => starting = false,
+            Err(e) => tracing::debug!(error = %e, "cannot renew the node record"),
+        }
+    }
+}
+
+/// How often a node renews its record (SPEC §12).
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// Holds `<db>.lock` (flock + our pid) for a SQLite store: SQLite is single-node.
+fn lock_sqlite(url: &str) -> anyhow::Result<Option<std::fs::File>> {
+    let Some(rest) = url.strip_prefix("sqlite://") else {
+        return Ok(None);
+    };
+    let file = rest.split('?').next().unwrap_or(rest);
+    if file.is_empty() || file == ":memory:" || url.contains("mode=memory") {
+        return Ok(None);
+    }
+    let db = Path::new(file);
+    if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("store: cannot create {}", parent.display()))?;
+    }
+    let lock_path = PathBuf::from(format!("{file}.lock"));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(&lock_path)
+        .with_context(|| format!("store: cannot open {}", lock_path.display()))?;
+    match f.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let pid = std::fs::read_to_string(&lock_path).unwrap_or_default();
+            let pid = pid.trim();
+            anyhow::bail!(
+                "store: {} is in use by another certgate node (pid {}); SQLite is single-node — \
+                 run several nodes on PostgreSQL (SPEC §12)",
+                db.display(),
+                if pid.is_empty() { "unknown" } else { pid }
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("store: cannot lock {}", lock_path.display()))
+        }
+    }
+    use std::io::{Seek, Write};
+    f.set_len(0)?;
+    f.seek(std::io::SeekFrom::Start(0))?;
+    writeln!(f, "{}", std::process::id())?;
+    f.sync_all()?;
+    Ok(Some(f))
+}
+
+/// Opens the store. PostgreSQL unreachable at start: with a `last-config.json` the node
+/// serves it (and connects later); without one it waits for the store, retrying with
+/// backoff, and does not become ready meanwhile.
+async fn open_store(
+    url: &str,
+    data_dir: &Path,
+) -> anyhow::Result<(Store, Option<certgate_store::GatewayConfig>)> {
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match Store::open(url).await {
+            Ok(s) => return Ok((s, None)),
+            Err(StoreError::Unavailable(e)) => {
+                match last_config::load(data_dir) {
+                    Ok(Some(c)) => {
+                        tracing::warn!(error = %e, generation = c.generation, "store unreachable at start: serving the configuration of last-config.json until it is back");
+                        let s = Store::open_lazy(url)
+                            .await
+                            .with_context(|| format!("store: cannot open {url}"))?;
+                        return Ok((s, Some(c)));
+                    }
+                    Ok(None) => {
+                        tracing::warn!(error = %e, "store unreachable at start and no last-config.json: waiting for the store")
+                    }
+                    Err(le) => {
+                        tracing::error!(error = %e, last_config = %le, "store unreachable at start and last-config.json is unusable: waiting for the store")
+                    }
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => return Err(e).with_context(|| format!("store: cannot open {url}")),
         }
     }
 }
@@ -181,25 +386,45 @@ pub async fn start(cfg: &Config) -> anyhow::Result<RunningNode> {
     let settings = proxy_settings(cfg)?;
 
     let store_url = cfg.store_url();
-    let store = Store::open(&store_url)
-        .await
-        .with_context(|| format!("store: cannot open {store_url}"))?;
-    store
-        .set_ssl_enabled(cfg.listener.ssl)
-        .await
-        .context("store: cannot record listener.ssl")?;
+    let sqlite_lock = lock_sqlite(&store_url)?;
+    let (store, last) = open_store(&store_url, &cfg.data_dir).await?;
+    let (config, source) = match last {
+        Some(c) => (c, ConfigSource::LastConfig),
+        None => {
+            store
+                .set_ssl_enabled(cfg.listener.ssl)
+                .await
+                .context("store: cannot record listener.ssl")?;
+            let c = store
+                .load_config()
+                .await
+                .context("store: cannot read the configuration")?;
+            (c, ConfigSource::Store)
+        }
+    };
 
     let truststore = Arc::new(TrustStore::open(&cfg.data_dir, cfg.truststore.auto_recover));
-    let config = store
-        .load_config()
-        .await
-        .context("store: cannot read the configuration")?;
     let info = {
         let ts = truststore.clone();
         let c = config.clone();
         let force = cfg.truststore.force_recovery;
         tokio::task::spawn_blocking(move || ts.start(&c, force)).await?
     };
+    // After the trust store's start, so a first start still counts as a new node there.
+    let identity = certgate_store::node::load_or_create(
+        &cfg.data_dir,
+        cfg.node.id.as_deref(),
+        cfg.node.name.as_deref(),
+    )
+    .with_context(|| {
+        format!(
+            "node-id: cannot read or create it in {}",
+            cfg.data_dir.display()
+        )
+    })?;
+    if identity.created {
+        tracing::info!(node_id = %identity.id, "new node: made its node id");
+    }
     if cfg.truststore.force_recovery {
         tracing::warn!(
             status = info.status.as_str(),
@@ -210,36 +435,40 @@ pub async fn start(cfg: &Config) -> anyhow::Result<RunningNode> {
     runtime
         .apply(&config, info.status == TrustStoreStatus::Ok)
         .context("the stored configuration cannot be applied")?;
+    let node = NodeHandle::new(identity.id.clone());
+    let config = Arc::new(config);
+    node.set_applied(config.clone(), source);
+    if source == ConfigSource::Store {
+        let dir = cfg.data_dir.clone();
+        let c = config.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || last_config::save(&dir, &c)).await {
+            tracing::warn!(error = %e, "cannot write last-config.json");
+        }
+    }
 
     let reloader = Arc::new(Reloader {
         store: store.clone(),
         truststore: truststore.clone(),
         runtime: runtime.clone(),
+        node: node.clone(),
+        data_dir: cfg.data_dir.clone(),
+        ssl_pending: std::sync::Mutex::new(
+            (source == ConfigSource::LastConfig).then_some(cfg.listener.ssl),
+        ),
         lock: Mutex::new(()),
     });
     let hook: ReloadHook = {
         let r = reloader.clone();
         Arc::new(move || {
             let r = r.clone();
-            Box::pin(async move { r.reload().await }) as Pin<Box<dyn Future<Output = ()> + Send>>
+            Box::pin(async move {
+                r.reload().await;
+            }) as Pin<Box<dyn Future<Output = ()> + Send>>
         })
     };
-    // Changes committed elsewhere (another node of a cluster, a CLI on the same file) arrive
-    // through the store's change feed.
-    {
-        let r = reloader.clone();
-        let mut changes = store.subscribe();
-        tokio::spawn(async move {
-            while changes.changed().await.is_ok() {
-                let generation = *changes.borrow_and_update();
-                // The admin API already reloaded for its own writes; skip what is applied.
-                if r.runtime.snapshot().config_generation >= generation {
-                    continue;
-                }
-                r.reload().await;
-            }
-        });
-    }
+    // Changes committed elsewhere (other nodes of a cluster, a CLI on the same store)
+    // arrive through the store's change feed (NOTIFY + generation polling).
+    let follower = tokio::spawn(follow_changes(reloader.clone()));
 
     let (shutdown, _) = watch::channel(false);
     let wait_for = |tx: &watch::Sender<bool>| {
@@ -261,6 +490,20 @@ pub async fn start(cfg: &Config) -> anyhow::Result<RunningNode> {
     // never leaves a generated token that nobody saw printed.
     let (token, token_source) = secrets::admin_token(&cfg.data_dir, cfg.admin.token.as_deref())?;
 
+    if store.reachable() {
+        let rec = node_record(&identity, proxy_addr, admin_addr, &runtime, &truststore);
+        if let Err(e) = store.record_node(&rec, true).await {
+            tracing::warn!(error = %e, "cannot record the node in the store");
+        }
+    }
+    let heartbeat_task = tokio::spawn(heartbeat(
+        store.clone(),
+        identity.clone(),
+        (proxy_addr, admin_addr),
+        runtime.clone(),
+        truststore.clone(),
+    ));
+
     let scheme = if cfg.listener.ssl { "https" } else { "http" };
     let proxy_task = tokio::spawn(certgate_proxy::serve(
         proxy_listener,
@@ -268,13 +511,14 @@ pub async fn start(cfg: &Config) -> anyhow::Result<RunningNode> {
         runtime.clone(),
         wait_for(&shutdown),
     ));
-    let state = AdminState::new(store, truststore, token.clone(), hook, metrics);
+    let state =
+        AdminState::new(store.clone(), truststore, token.clone(), hook, metrics).with_node(node);
     let admin_task = tokio::spawn(certgate_admin::serve(
         admin_listener,
         state,
         wait_for(&shutdown),
     ));
-    tracing::info!(proxy = %proxy_addr, scheme, admin = %admin_addr, data_dir = %cfg.data_dir.display(), "certgate node started");
+    tracing::info!(proxy = %proxy_addr, scheme, admin = %admin_addr, data_dir = %cfg.data_dir.display(), node_id = %identity.id, node_name = %identity.name, store = store.backend_name(), config_source = source.as_str(), "certgate node started");
 
     Ok(RunningNode {
         proxy_addr,
@@ -282,9 +526,13 @@ pub async fn start(cfg: &Config) -> anyhow::Result<RunningNode> {
         token,
         token_source,
         scheme,
+        node_id: identity.id,
+        store,
         shutdown,
         proxy_task,
         admin_task,
+        background: vec![follower, heartbeat_task],
+        _sqlite_lock: sqlite_lock,
     })
 }
 
@@ -294,9 +542,23 @@ impl RunningNode {
         let _ = self.shutdown.send(true);
     }
 
-    /// Waits for both listeners to finish.
+    /// Waits for both listeners to finish, then marks the node `down` in the store.
     pub async fn finished(self) -> anyhow::Result<()> {
         let (p, a) = tokio::join!(self.proxy_task, self.admin_task);
+        for t in &self.background {
+            t.abort();
+        }
+        match tokio::time::timeout(
+            Duration::from_secs(2),
+            self.store.mark_node_down(&self.node_id),
+        )
+        .await
+        {
+            Ok(Ok(())) => tracing::info!(node_id = %self.node_id, "node marked down in the store"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot mark the node down in the store"),
+            Err(_) => tracing::warn!("marking the node down timed out"),
+        }
+        self.store.close().await;
         p.context("proxy task")?.context("proxy listener")?;
         a.context("admin task")?.context("admin listener")?;
         Ok(())

@@ -1,5 +1,5 @@
-//! Test harness: a real admin router on 127.0.0.1:0 over a SQLite file in a tempdir,
-//! driven with reqwest; test PKI from rcgen.
+//! Test harness: a real admin router on 127.0.0.1:0 over a SQLite file in a tempdir or
+//! a PostgreSQL database (per test variant), driven with reqwest; test PKI from rcgen.
 
 #![allow(dead_code)]
 
@@ -28,8 +28,10 @@ pub struct Node {
     task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+/// The store of a test data dir, on the backend of the running test variant
+/// (`both_backends!`): a SQLite file in it, or its own PostgreSQL database.
 pub fn db_url(data_dir: &Path) -> String {
-    format!("sqlite://{}", data_dir.join("db/certgate.db").display())
+    crate::backend::store_url(data_dir, "db/certgate.db")
 }
 
 impl Node {

@@ -4,6 +4,7 @@ pub mod admin_cli;
 pub mod dn_match;
 pub mod quickstart;
 pub mod serve;
+pub mod store;
 
 use std::future::Future;
 

@@ -19,6 +19,7 @@
 mod api;
 mod cert;
 mod client;
+mod cluster;
 mod dn;
 mod gateway;
 mod pem;
@@ -28,6 +29,7 @@ mod trust;
 use std::process::ExitCode;
 
 pub use client::{AdminClient, CliError};
+pub use cluster::ClusterCmd;
 
 /// The admin API's address when neither `--admin` nor `CERTGATE_ADMIN_URL` gives one.
 pub const DEFAULT_ADMIN_URL: &str = "http://127.0.0.1:9090";
@@ -375,6 +377,8 @@ pub enum AdminCommand {
     Gateway(GatewayCmd),
     /// `certgate truststore …`
     Truststore(TruststoreCmd),
+    /// `certgate cluster …`
+    Cluster(ClusterCmd),
 }
 
 /// Runs one admin subcommand against the admin API and returns the process exit status.
@@ -404,6 +408,7 @@ fn run_inner(opts: &Resolved, cmd: AdminCommand) -> Result<ExitCode, CliError> {
             AdminCommand::Api(c) => api::run(&client, json, c).await,
             AdminCommand::Gateway(c) => gateway::run(&client, json, c).await,
             AdminCommand::Truststore(c) => gateway::run_truststore(&client, json, c).await,
+            AdminCommand::Cluster(c) => cluster::run(&client, json, c).await,
         }
     })
 }
