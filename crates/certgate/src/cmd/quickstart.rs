@@ -266,6 +266,7 @@ async fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
          curl --cacert {d}/ca.pem --cert {d}/intruder.pem --key {d}/intruder.key {url}\n\n\
          Admin API: {admin_base} (token in {d}/data/admin-token), e.g.\n\
          CERTGATE_ADMIN_URL={admin_base} CERTGATE_ADMIN_TOKEN=$(cat {d}/data/admin-token) certgate gateway show\n\n\
+         Web console: {admin_base}/console/ (sign in with the admin token: cat {d}/data/admin-token)\n\n\
          Press Ctrl-C to stop.",
         port = n.proxy_addr.port(),
     );
