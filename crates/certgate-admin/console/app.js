@@ -40,6 +40,7 @@ function showSignIn(message) {
     });
   } },
   h('h1', {}, 'certgate console'),
+  h('input', { type: 'text', name: 'username', autocomplete: 'username', value: 'admin', hidden: true, 'aria-hidden': 'true', tabindex: '-1' }),
   field('Admin token', input, 'The token of admin.token, CERTGATE_ADMIN_TOKEN or <data_dir>/admin-token.'),
   h('div', { class: 'row' }, button), st);
   set(main, form);

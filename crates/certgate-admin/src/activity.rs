@@ -3,10 +3,9 @@
 //!
 //! Source: the node's own `certgate_auth_denied_total{reason,api}` counters, read from
 //! the Prometheus handle's rendered text (the same numbers `/metrics` shows). A sample
-//! of every series is taken when the admin API starts, once a minute while it runs, and
-//! at every request of this endpoint; the newest sample of each minute is kept for the
-//! last [`WINDOW_MINUTES`] minutes. A minute's count is the growth of the counters since
-//! the sample before it. Reading the rendered counters rather than adding a second
+//! of every series is taken when the admin API starts (the baseline), once a minute while
+//! it runs, and at every request of this endpoint; each sample's growth over the one
+//! before is added to its minute, and the last [`WINDOW_MINUTES`] minutes are kept. Reading the rendered counters rather than adding a second
 //! counter to the data plane keeps the hot path untouched and the chart equal to
 //! `/metrics`; the cost is a render per minute.
 
@@ -30,27 +29,54 @@ const METRIC: &str = "certgate_auth_denied_total";
 /// `(reason, api)` → cumulative count.
 type Counts = BTreeMap<(String, String), u64>;
 
-/// Minute-resolution samples of the denial counters.
+/// Per-minute growth of the denial counters.
 #[derive(Debug, Default)]
 pub struct Activity {
-    /// (minute since the epoch, counts at the newest sample of that minute), oldest first.
-    samples: Mutex<VecDeque<(i64, Counts)>>,
+    inner: Mutex<Samples>,
+}
+
+#[derive(Debug, Default)]
+struct Samples {
+    /// The counters at the latest sample (`None` before the first one).
+    last: Option<Counts>,
+    /// (minute since the epoch, growth during that minute), oldest first.
+    minutes: VecDeque<(i64, Counts)>,
 }
 
 impl Activity {
-    /// Records the counters of a rendered Prometheus text at `now`.
+    /// Records the counters of a rendered Prometheus text at `now`: their growth since the
+    /// previous sample is added to `now`'s minute. The first sample is the baseline.
     pub fn sample(&self, now: OffsetDateTime, text: &str) {
         let minute = now.unix_timestamp().div_euclid(60);
         let counts = parse(text);
-        let mut s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-        match s.back_mut() {
-            Some((m, c)) if *m == minute => *c = counts,
-            Some((m, _)) if *m > minute => {} // the clock went back: keep what we have
-            _ => s.push_back((minute, counts)),
+        let mut s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(last) = s.last.take() {
+            let mut grew = Counts::new();
+            for (key, n) in &counts {
+                let d = n.saturating_sub(last.get(key).copied().unwrap_or(0));
+                if d > 0 {
+                    grew.insert(key.clone(), d);
+                }
+            }
+            if !grew.is_empty() {
+                match s.minutes.back_mut() {
+                    // A clock that went back adds to the newest minute.
+                    Some((m, c)) if *m >= minute => {
+                        for (k, d) in grew {
+                            *c.entry(k).or_default() += d;
+                        }
+                    }
+                    _ => s.minutes.push_back((minute, grew)),
+                }
+            }
         }
-        // Keep one sample older than the window as the baseline of its first minute.
-        while s.len() > 2 && s.get(1).is_some_and(|(m, _)| *m <= minute - WINDOW_MINUTES) {
-            s.pop_front();
+        s.last = Some(counts);
+        while s
+            .minutes
+            .front()
+            .is_some_and(|(m, _)| *m <= minute - WINDOW_MINUTES)
+        {
+            s.minutes.pop_front();
         }
     }
 
@@ -58,7 +84,7 @@ impl Activity {
     fn window(&self, now: OffsetDateTime) -> DenialsView {
         let current = now.unix_timestamp().div_euclid(60);
         let first = current - WINDOW_MINUTES + 1;
-        let s = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        let s = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let mut minutes: Vec<MinuteView> = (first..=current)
             .map(|m| MinuteView {
                 start: rfc3339(m * 60),
@@ -66,18 +92,14 @@ impl Activity {
             })
             .collect();
         let mut total: Counts = BTreeMap::new();
-        for pair in s.iter().collect::<Vec<_>>().windows(2) {
-            let ((_, before), (m, after)) = (pair[0], pair[1]);
+        for (m, grew) in &s.minutes {
             if *m < first || *m > current {
                 continue;
             }
             let slot = &mut minutes[(*m - first) as usize];
-            for (key, n) in after {
-                let grew = n.saturating_sub(before.get(key).copied().unwrap_or(0));
-                if grew > 0 {
-                    *total.entry(key.clone()).or_default() += grew;
-                    slot.denials.push(entry(key, grew));
-                }
+            for (key, n) in grew {
+                *total.entry(key.clone()).or_default() += n;
+                slot.denials.push(entry(key, *n));
             }
         }
         DenialsView {
@@ -229,6 +251,11 @@ mod tests {
         assert_eq!(last.denials[0].count, 2);
         let totals: Vec<_> = w.total.iter().map(|e| (e.reason.as_str(), e.api.as_str(), e.count)).collect();
         assert_eq!(totals, vec![("dn_mismatch", "a\"b", 1), ("untrusted", "orders", 6)]);
+        // A baseline and a denial within the same minute still count.
+        let b = Activity::default();
+        b.sample(t0, "");
+        b.sample(t0 + Duration::seconds(5), &text(1, 0));
+        assert_eq!(b.window(t0).total.len(), 1);
         // An hour later the old minutes have left the window.
         a.sample(t0 + Duration::minutes(70), &text(7, 1));
         let w = a.window(t0 + Duration::minutes(70));

@@ -155,7 +155,11 @@ impl Browser {
             }
             if Instant::now() > deadline {
                 let text = self.js("return document.body.innerText", vec![]).await;
-                panic!("waited {WAIT:?} for {what}; the page reads:\n{}", text.as_str().unwrap_or(""));
+                let console: Vec<Value> = self.log("browser").await;
+                panic!(
+                    "waited {WAIT:?} for {what}; the page reads:\n{}\nbrowser console: {console:#?}",
+                    text.as_str().unwrap_or("")
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
