@@ -115,7 +115,7 @@ function trustedSection(gw, refreshWarnings) {
     count.textContent = `${rows.length} / ${LIMIT}`;
     set(tableBox, table('Gateway Trusted Certificates',
       ['Certificate Name', 'Version', 'Issued On', 'Expires On', 'Actions'],
-      rows.map((r) => ({ attrs: { 'data-id': r.certificate_id }, cells: [
+      rows.map((r, i) => ({ attrs: { 'data-id': r.certificate_id, 'data-i': i }, cells: [
         r.name,
         h('span', {}, `v${r.version}`, r.update_available ? [' ', badge('Update available', 'info')] : null),
         date(r.issued_on),
@@ -123,12 +123,20 @@ function trustedSection(gw, refreshWarnings) {
           r.expiry_status === 'expired' ? [' ', badge('Expired', 'bad')]
             : r.expiry_status === 'expiring_soon' ? [' ', badge('Expiring soon', 'warn')] : null),
         h('span', { class: 'actions' },
-          h('button', { type: 'button', 'aria-label': `View ${r.name}`, onclick: () => view(r) }, 'View'),
-          r.update_available ? h('button', { type: 'button', 'aria-label': `Upgrade ${r.name}`, onclick: (ev) => upgrade(r, ev.currentTarget) }, 'Upgrade') : null,
-          h('button', { type: 'button', class: 'danger', 'aria-label': `Delete ${r.name}`, onclick: () => remove(r) }, 'Delete')),
+          h('button', { type: 'button', 'aria-label': `View ${r.name}`, 'data-act': 'view' }, 'View'),
+          r.update_available ? h('button', { type: 'button', 'aria-label': `Upgrade ${r.name}`, 'data-act': 'upgrade' }, 'Upgrade') : null,
+          h('button', { type: 'button', class: 'danger', 'aria-label': `Delete ${r.name}`, 'data-act': 'delete' }, 'Delete')),
       ] })),
-      { empty: 'No trusted certificates yet.' }));
+      { empty: 'No trusted certificates yet.', class: 'fixed trust-table' }));
   };
+  tableBox.addEventListener('click', (ev) => {
+    const b = ev.target.closest('button[data-act]');
+    const r = b && rows[Number(b.closest('tr').dataset.i)];
+    if (!r) return;
+    if (b.dataset.act === 'view') view(r);
+    else if (b.dataset.act === 'upgrade') upgrade(r, b);
+    else remove(r);
+  });
   const reload = async () => {
     rows = await api.get('/gateway/trusted-certificates');
     draw();
@@ -225,27 +233,58 @@ function dnSection(gw, refreshWarnings) {
   const addError = h('p', { class: 'field-error', role: 'alert' });
   let fieldErrors = new Map();
 
+  // One template row cloned per pattern and one listener for the whole list: 1000
+  // patterns render without 4000 closures.
+  const proto = h('li', {},
+    h('div', { class: 'dn-row' },
+      h('span', { class: 'num', 'aria-hidden': 'true' }), h('label', { class: 'sr-only' }), h('input', { type: 'text', spellcheck: 'false', autocomplete: 'off' }),
+      h('button', { type: 'button', 'data-act': 'up' }, '↑'),
+      h('button', { type: 'button', 'data-act': 'down' }, '↓'),
+      h('button', { type: 'button', class: 'danger', 'data-act': 'remove' }, 'Remove')));
+  const idBase = uid('dn');
   const draw = (focus) => {
     count.textContent = `${items.length} / ${LIMIT}`;
     const frag = document.createDocumentFragment();
-    items.forEach((p, i) => {
-      const input = h('input', { type: 'text', value: p, spellcheck: 'false', autocomplete: 'off', id: uid('dn'),
-        'aria-invalid': fieldErrors.has(i) ? 'true' : null,
-        oninput: (ev) => { items[i] = ev.target.value; } });
-      const err = fieldErrors.has(i) ? h('p', { class: 'field-error', role: 'alert', id: uid('err') }, fieldErrors.get(i)) : null;
-      if (err) input.setAttribute('aria-describedby', err.id);
-      const li = h('li', {},
-        h('div', { class: 'dn-row' },
-          h('label', { for: input.id, class: 'sr-only' }, `Pattern ${i + 1}`), input,
-          h('button', { type: 'button', 'aria-label': `Move pattern ${i + 1} up`, disabled: i === 0, onclick: () => move(i, -1) }, '↑'),
-          h('button', { type: 'button', 'aria-label': `Move pattern ${i + 1} down`, disabled: i === items.length - 1, onclick: () => move(i, 1) }, '↓'),
-          h('button', { type: 'button', class: 'danger', 'aria-label': `Remove pattern ${i + 1}`, onclick: () => removeAt(i) }, 'Remove')),
-        err);
+    const n = items.length;
+    for (let i = 0; i < n; i++) {
+      const li = proto.cloneNode(true);
+      const row = li.firstChild;
+      const [num, label, input, up, down, rm] = row.children;
+      num.textContent = `${i + 1}.`;
+      const id = `${idBase}-${i}`;
+      li.dataset.i = i;
+      label.htmlFor = id;
+      label.textContent = `Pattern ${i + 1}`;
+      input.id = id;
+      input.value = items[i];
+      up.setAttribute('aria-label', `Move pattern ${i + 1} up`);
+      up.disabled = i === 0;
+      down.setAttribute('aria-label', `Move pattern ${i + 1} down`);
+      down.disabled = i === n - 1;
+      rm.setAttribute('aria-label', `Remove pattern ${i + 1}`);
+      if (fieldErrors.has(i)) {
+        const err = h('p', { class: 'field-error', role: 'alert', id: `${id}-err` }, fieldErrors.get(i));
+        input.setAttribute('aria-invalid', 'true');
+        input.setAttribute('aria-describedby', err.id);
+        li.append(err);
+      }
       frag.append(li);
-    });
+    }
     list.replaceChildren(frag);
     if (focus !== undefined) list.querySelectorAll('input')[focus]?.focus();
   };
+  list.addEventListener('input', (ev) => {
+    const li = ev.target.closest('li');
+    if (li && ev.target.tagName === 'INPUT') items[Number(li.dataset.i)] = ev.target.value;
+  });
+  list.addEventListener('click', (ev) => {
+    const b = ev.target.closest('button[data-act]');
+    if (!b) return;
+    const i = Number(b.closest('li').dataset.i);
+    if (b.dataset.act === 'up') move(i, -1);
+    else if (b.dataset.act === 'down') move(i, 1);
+    else removeAt(i);
+  });
   const dirty = () => { fieldErrors = new Map(); st.ok('Unsaved changes'); };
   const move = (i, d) => {
     const j = i + d;

@@ -249,8 +249,15 @@ mod tests {
         let last = &w.minutes[59];
         assert_eq!(last.denials.len(), 1);
         assert_eq!(last.denials[0].count, 2);
-        let totals: Vec<_> = w.total.iter().map(|e| (e.reason.as_str(), e.api.as_str(), e.count)).collect();
-        assert_eq!(totals, vec![("dn_mismatch", "a\"b", 1), ("untrusted", "orders", 6)]);
+        let totals: Vec<_> = w
+            .total
+            .iter()
+            .map(|e| (e.reason.as_str(), e.api.as_str(), e.count))
+            .collect();
+        assert_eq!(
+            totals,
+            vec![("dn_mismatch", "a\"b", 1), ("untrusted", "orders", 6)]
+        );
         // A baseline and a denial within the same minute still count.
         let b = Activity::default();
         b.sample(t0, "");

@@ -137,11 +137,7 @@ impl Sessions {
             map.retain(|_, s| s.expires_at() > now);
         }
         if map.len() >= MAX_SESSIONS {
-            if let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, s)| s.last_seen)
-                .map(|(k, _)| *k)
-            {
+            if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_seen).map(|(k, _)| *k) {
                 map.remove(&oldest);
             }
         }
@@ -348,7 +344,9 @@ mod tests {
         assert!(s.is_empty());
         // Idle for 30 min ends another.
         let (id, _, _) = s.create(t0);
-        assert!(s.touch(&id, t0 + IDLE_TIMEOUT - Duration::seconds(1)).is_some());
+        assert!(s
+            .touch(&id, t0 + IDLE_TIMEOUT - Duration::seconds(1))
+            .is_some());
         assert!(s
             .touch(&id, t0 + IDLE_TIMEOUT * 2 - Duration::seconds(2))
             .is_some());
@@ -372,10 +370,16 @@ mod tests {
     #[test]
     fn cookie_parsing() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=b; certgate_session=abc ; c=d"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; certgate_session=abc ; c=d"),
+        );
         assert_eq!(session_cookie(&h), Some("abc"));
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("xcertgate_session=abc"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("xcertgate_session=abc"),
+        );
         assert_eq!(session_cookie(&h), None);
         assert!(secrets_equal("x", "x"));
         assert!(!secrets_equal("x", "y"));

@@ -88,7 +88,12 @@ async fn with_cookie(
 async fn a_wrong_token_is_refused_and_sets_no_cookie() {
     let dir = tempfile::tempdir().unwrap();
     let node = Node::start(dir.path(), true, true).await;
-    for token in ["wrong-token", "", "test-token-0123456789abcdeX", &format!("{TOKEN} ")] {
+    for token in [
+        "wrong-token",
+        "",
+        "test-token-0123456789abcdeX",
+        &format!("{TOKEN} "),
+    ] {
         let resp = node
             .client
             .post(format!("{}/console/session", node.url))
@@ -98,7 +103,12 @@ async fn a_wrong_token_is_refused_and_sets_no_cookie() {
             .unwrap();
         assert!(resp.headers().get("set-cookie").is_none(), "{token:?}");
         let got = read(resp).await;
-        assert_error(&got, 401, "unauthorized", Some("The admin token is not valid."));
+        assert_error(
+            &got,
+            401,
+            "unauthorized",
+            Some("The admin token is not valid."),
+        );
     }
     let got = read(
         node.client
@@ -111,7 +121,15 @@ async fn a_wrong_token_is_refused_and_sets_no_cookie() {
     )
     .await;
     assert_error(&got, 400, "malformed_body", None);
-    assert!(node.client.get(format!("{}/console/session", node.url)).send().await.unwrap().status() == 401);
+    assert!(
+        node.client
+            .get(format!("{}/console/session", node.url))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            == 401
+    );
     // A made-up cookie is no session.
     let got = read(
         node.client
@@ -132,11 +150,19 @@ async fn the_session_cookie_authenticates_the_api_and_writes_need_the_csrf_token
     let node = Node::start(dir.path(), true, true).await;
     let s = sign_in(&node).await;
     let attrs: Vec<&str> = s.set_cookie.split(';').map(str::trim).collect();
-    assert!(s.cookie.starts_with("certgate_session=") && s.cookie.len() > 40, "{}", s.cookie);
+    assert!(
+        s.cookie.starts_with("certgate_session=") && s.cookie.len() > 40,
+        "{}",
+        s.cookie
+    );
     for a in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(attrs.contains(&a), "{a} missing from {}", s.set_cookie);
     }
-    assert!(!attrs.contains(&"Secure"), "plain admin listener: {}", s.set_cookie);
+    assert!(
+        !attrs.contains(&"Secure"),
+        "plain admin listener: {}",
+        s.set_cookie
+    );
     assert!(s.csrf.len() >= 32);
     assert!(s.body["expires_at"].as_str().unwrap().ends_with('Z'));
 
@@ -151,10 +177,26 @@ async fn the_session_cookie_authenticates_the_api_and_writes_need_the_csrf_token
 
     // A write without the header, or with another session's token, is refused.
     let api = json!({"name": "orders", "base_path": "/orders", "upstream": "http://127.0.0.1:9"});
-    let got = with_cookie(&node, &s, Method::POST, "/api/v1/apis", Some(api.clone()), None).await;
+    let got = with_cookie(
+        &node,
+        &s,
+        Method::POST,
+        "/api/v1/apis",
+        Some(api.clone()),
+        None,
+    )
+    .await;
     assert_error(&got, 403, "csrf_failed", None);
     let other = sign_in(&node).await;
-    let got = with_cookie(&node, &s, Method::POST, "/api/v1/apis", Some(api.clone()), Some(&other.csrf)).await;
+    let got = with_cookie(
+        &node,
+        &s,
+        Method::POST,
+        "/api/v1/apis",
+        Some(api.clone()),
+        Some(&other.csrf),
+    )
+    .await;
     assert_error(&got, 403, "csrf_failed", None);
     let got = with_cookie(
         &node,
@@ -173,7 +215,15 @@ async fn the_session_cookie_authenticates_the_api_and_writes_need_the_csrf_token
     assert_eq!(gw["client_cert_auth"]["required"], false);
 
     // With the header the write goes through.
-    let (st, v) = with_cookie(&node, &s, Method::POST, "/api/v1/apis", Some(api), Some(&s.csrf)).await;
+    let (st, v) = with_cookie(
+        &node,
+        &s,
+        Method::POST,
+        "/api/v1/apis",
+        Some(api),
+        Some(&s.csrf),
+    )
+    .await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let (_, list) = node.get("/api/v1/apis").await;
     assert_eq!(list[0]["name"], "orders");
@@ -196,9 +246,17 @@ async fn a_cross_site_form_post_is_refused_and_changes_nothing() {
     // What a form on another site would send if the browser attached the cookie
     // (SameSite=Strict keeps it from doing so; the CSRF check holds even if it did).
     for (method, path, body) in [
-        (Method::POST, "/api/v1/apis".to_string(), "name=evil&base_path=%2Fevil&upstream=http%3A%2F%2F127.0.0.1%3A9"),
+        (
+            Method::POST,
+            "/api/v1/apis".to_string(),
+            "name=evil&base_path=%2Fevil&upstream=http%3A%2F%2F127.0.0.1%3A9",
+        ),
         (Method::POST, format!("/api/v1/apis/{id}"), "_method=DELETE"),
-        (Method::PUT, "/api/v1/gateway/client-cert-auth".to_string(), r#"{"mode":"mtls"}"#),
+        (
+            Method::PUT,
+            "/api/v1/gateway/client-cert-auth".to_string(),
+            r#"{"mode":"mtls"}"#,
+        ),
         (Method::DELETE, format!("/api/v1/apis/{id}"), ""),
         (Method::DELETE, "/console/session".to_string(), ""),
     ] {
@@ -278,7 +336,10 @@ async fn sessions_end_after_30_idle_minutes_or_8_hours() {
             &time::format_description::well_known::Rfc3339,
         )
         .unwrap();
-        assert!(exp <= signed_at + Duration::hours(8) + Duration::seconds(1), "{exp}");
+        assert!(
+            exp <= signed_at + Duration::hours(8) + Duration::seconds(1),
+            "{exp}"
+        );
     }
     clock.advance(Duration::hours(8) - elapsed);
     let got = with_cookie(&node, &s, Method::GET, "/api/v1/apis", None, None).await;
@@ -305,7 +366,10 @@ async fn sign_out_needs_the_csrf_token_and_ends_the_session() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     let cleared = resp.headers().get("set-cookie").unwrap().to_str().unwrap();
-    assert!(cleared.starts_with("certgate_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(
+        cleared.starts_with("certgate_session=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
     let got = with_cookie(&node, &s, Method::GET, "/api/v1/apis", None, None).await;
     assert_error(&got, 401, "unauthorized", None);
     let got = with_cookie(&node, &s, Method::GET, "/console/session", None, None).await;
@@ -336,8 +400,15 @@ fn assert_console_headers(resp: &reqwest::Response, what: &str) {
         .unwrap();
     assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     assert!(csp.contains("script-src 'self'"), "{csp}");
-    assert!(!csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"), "{csp}");
-    assert_eq!(resp.headers().get("x-content-type-options").unwrap(), "nosniff", "{what}");
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    assert_eq!(
+        resp.headers().get("x-content-type-options").unwrap(),
+        "nosniff",
+        "{what}"
+    );
 }
 
 #[tokio::test]
@@ -350,29 +421,53 @@ async fn console_files_are_embedded_and_served_with_caching_and_security_headers
         .build()
         .unwrap();
     for path in ["/", "/console"] {
-        let resp = no_redirect.get(format!("{}{path}", node.url)).send().await.unwrap();
+        let resp = no_redirect
+            .get(format!("{}{path}", node.url))
+            .send()
+            .await
+            .unwrap();
         assert!(resp.status().is_redirection(), "{path}: {}", resp.status());
         assert_eq!(resp.headers().get("location").unwrap(), "/console/");
     }
     for (i, (name, mime)) in FILES.iter().enumerate() {
-        let path = if i == 0 { "/console/".to_string() } else { format!("/console/{name}") };
-        let resp = node.client.get(format!("{}{path}", node.url)).send().await.unwrap();
+        let path = if i == 0 {
+            "/console/".to_string()
+        } else {
+            format!("/console/{name}")
+        };
+        let resp = node
+            .client
+            .get(format!("{}{path}", node.url))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), StatusCode::OK, "{path}");
         assert_console_headers(&resp, &path);
-        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with(mime), "{path}");
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(mime),
+            "{path}"
+        );
         assert_eq!(resp.headers()["cache-control"], "no-cache", "{path}");
         let etag = resp.headers()["etag"].to_str().unwrap().to_owned();
         let body = resp.text().await.unwrap();
-        let on_disk = std::fs::read_to_string(format!("{}/console/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let on_disk =
+            std::fs::read_to_string(format!("{}/console/{name}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap();
         assert_eq!(body, on_disk, "{name} is served as written");
         // No inline style or script, nothing from another origin.
         assert!(!body.contains("style="), "{name} has a style attribute");
         assert!(!body.contains("<style"), "{name} has a style element");
         for url in body.match_indices("://") {
             let before = &body[..url.0];
-            let scheme_start = before.rfind(|c: char| !c.is_ascii_alphanumeric()).map_or(0, |i| i + 1);
+            let scheme_start = before
+                .rfind(|c: char| !c.is_ascii_alphanumeric())
+                .map_or(0, |i| i + 1);
             let rest = &body[url.0 + 3..];
-            let names_a_host = rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '$' || c == '[');
+            let names_a_host =
+                rest.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '$' || c == '[');
             assert!(
                 !names_a_host || rest.starts_with("www.w3.org/2000/svg"),
                 "{name} names another origin: {}{}",
@@ -391,13 +486,34 @@ async fn console_files_are_embedded_and_served_with_caching_and_security_headers
         assert_eq!(resp.status(), StatusCode::NOT_MODIFIED, "{path}");
         assert_console_headers(&resp, &path);
     }
-    let index = node.client.get(format!("{}/console/", node.url)).send().await.unwrap().text().await.unwrap();
-    assert!(!index.contains("<script>") && index.contains(r#"<script type="module" src="app.js"></script>"#));
+    let index = node
+        .client
+        .get(format!("{}/console/", node.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !index.contains("<script>")
+            && index.contains(r#"<script type="module" src="app.js"></script>"#)
+    );
     // Unknown files and the session API carry the headers too.
-    let resp = node.client.get(format!("{}/console/nope.js", node.url)).send().await.unwrap();
+    let resp = node
+        .client
+        .get(format!("{}/console/nope.js", node.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert_console_headers(&resp, "/console/nope.js");
-    let resp = node.client.get(format!("{}/console/session", node.url)).send().await.unwrap();
+    let resp = node
+        .client
+        .get(format!("{}/console/session", node.url))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_console_headers(&resp, "/console/session");
     node.stop().await;
@@ -412,7 +528,8 @@ async fn activity_counts_denials_per_minute_from_the_node_counters() {
     let node = Node::start_with(dir.path(), true, true, Some(handle), Some(clock.clock())).await;
     let count = |reason: &'static str, api: &'static str, n: u64| {
         metrics::with_local_recorder(&recorder, || {
-            metrics::counter!("certgate_auth_denied_total", "reason" => reason, "api" => api).increment(n);
+            metrics::counter!("certgate_auth_denied_total", "reason" => reason, "api" => api)
+                .increment(n);
         })
     };
     let (st, v) = node.get("/api/v1/activity/denials").await;
@@ -432,9 +549,19 @@ async fn activity_counts_denials_per_minute_from_the_node_counters() {
     clock.advance(Duration::minutes(61));
     count("untrusted", "orders", 1);
     let (_, v) = node.get("/api/v1/activity/denials").await;
-    assert_eq!(v["total"], json!([{"reason": "untrusted", "api": "orders", "count": 1}]));
+    assert_eq!(
+        v["total"],
+        json!([{"reason": "untrusted", "api": "orders", "count": 1}])
+    );
     // Cookie-authenticated like every other /api/v1 path; no token, no data.
-    let got = read(node.client.get(format!("{}/api/v1/activity/denials", node.url)).send().await.unwrap()).await;
+    let got = read(
+        node.client
+            .get(format!("{}/api/v1/activity/denials", node.url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_error(&got, 401, "unauthorized", None);
     node.stop().await;
 }

@@ -74,7 +74,9 @@ impl Node {
                 }
             }
         });
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("node started");
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("node started");
         let mut urls = line.split_whitespace().filter(|w| w.starts_with("http"));
         let proxy = urls.next().unwrap().trim_end_matches(',').to_owned();
         let admin = urls.next().unwrap().trim_end_matches(',').to_owned();
@@ -89,7 +91,10 @@ impl Node {
     }
 
     async fn api(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}/api/v1{path}", self.admin)).bearer_auth(TOKEN);
+        let mut req = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.admin))
+            .bearer_auth(TOKEN);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -114,11 +119,22 @@ impl Node {
     /// curl to the proxy with a client certificate: the status code.
     fn curl(&self, path: &str, cert: Option<(&Path, &Path)>) -> String {
         let mut cmd = Command::new("curl");
-        cmd.args(["-skS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "20"]);
+        cmd.args([
+            "-skS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "20",
+        ]);
         if let Some((c, k)) = cert {
             cmd.arg("--cert").arg(c).arg("--key").arg(k);
         }
-        let out = cmd.arg(format!("{}{path}", self.proxy)).output().expect("curl");
+        let out = cmd
+            .arg(format!("{}{path}", self.proxy))
+            .output()
+            .expect("curl");
         let code = String::from_utf8_lossy(&out.stdout).into_owned();
         if code == "000" {
             eprintln!("curl {path}: {}", String::from_utf8_lossy(&out.stderr));
@@ -136,10 +152,13 @@ impl Drop for Node {
 
 /// A CA: (PEM, key, params) named `CN=<cn>,O=Console Test`, valid from 1 day ago for `secs`.
 fn ca(cn: &str, secs: i64, key: Option<&KeyPair>) -> (String, KeyPair, CertificateParams) {
-    let key = key.map(|k| KeyPair::from_pem(&k.serialize_pem()).unwrap()).unwrap_or_else(|| KeyPair::generate().unwrap());
+    let key = key
+        .map(|k| KeyPair::from_pem(&k.serialize_pem()).unwrap())
+        .unwrap_or_else(|| KeyPair::generate().unwrap());
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.distinguished_name = DistinguishedName::new();
-    p.distinguished_name.push(DnType::OrganizationName, "Console Test");
+    p.distinguished_name
+        .push(DnType::OrganizationName, "Console Test");
     p.distinguished_name.push(DnType::CommonName, cn);
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let now = OffsetDateTime::now_utc();
@@ -150,11 +169,17 @@ fn ca(cn: &str, secs: i64, key: Option<&KeyPair>) -> (String, KeyPair, Certifica
 }
 
 /// A client certificate `CN=<cn>,O=Example` signed by the CA; files written to `dir`.
-fn client(dir: &Path, cn: &str, ca_params: &CertificateParams, ca_key: &KeyPair) -> (PathBuf, PathBuf, String) {
+fn client(
+    dir: &Path,
+    cn: &str,
+    ca_params: &CertificateParams,
+    ca_key: &KeyPair,
+) -> (PathBuf, PathBuf, String) {
     let key = KeyPair::generate().unwrap();
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.distinguished_name = DistinguishedName::new();
-    p.distinguished_name.push(DnType::OrganizationName, "Example");
+    p.distinguished_name
+        .push(DnType::OrganizationName, "Example");
     p.distinguished_name.push(DnType::CommonName, cn);
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let issuer = Issuer::from_params(ca_params, ca_key);
@@ -166,7 +191,9 @@ fn client(dir: &Path, cn: &str, ca_params: &CertificateParams, ca_key: &KeyPair)
 }
 
 fn shots_dir(name: &str) -> PathBuf {
-    let base = std::env::var_os("CARGO_TARGET_TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let base = std::env::var_os("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
     let dir = base.join("console-screenshots").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -177,13 +204,24 @@ fn shots_dir(name: &str) -> PathBuf {
 /// Follows a navigation link and waits for the page to finish rendering.
 async fn nav(b: &Browser, name: &str) {
     let before = renders(b).await;
-    let link = b.find(&format!("//nav//a[normalize-space()={}]", xpath_literal(name))).await;
+    let link = b
+        .find(&format!(
+            "//nav//a[normalize-space()={}]",
+            xpath_literal(name)
+        ))
+        .await;
     b.click(&link).await;
     wait_render(b, before).await;
 }
 
 async fn renders(b: &Browser) -> i64 {
-    b.js("return Number(document.getElementById('main').dataset.renders || 0)", vec![]).await.as_i64().unwrap_or(0)
+    b.js(
+        "return Number(document.getElementById('main').dataset.renders || 0)",
+        vec![],
+    )
+    .await
+    .as_i64()
+    .unwrap_or(0)
 }
 
 async fn wait_render(b: &Browser, before: i64) {
@@ -232,12 +270,33 @@ async fn assert_labelled(b: &Browser, page: &str) {
 
 /// Clicks a button whose action needs confirmation; `confirm` picks Confirm or Cancel.
 async fn confirm_dialog(b: &Browser, confirm: bool) -> String {
-    b.wait_js("the confirmation dialog", "return document.getElementById('confirm').open", vec![]).await;
-    let text = b.js("return document.getElementById('confirm-text').textContent", vec![]).await;
-    let id = if confirm { "confirm-ok" } else { "confirm-cancel" };
-    let el = El(b.js(&format!("return document.getElementById('{id}')"), vec![]).await);
+    b.wait_js(
+        "the confirmation dialog",
+        "return document.getElementById('confirm').open",
+        vec![],
+    )
+    .await;
+    let text = b
+        .js(
+            "return document.getElementById('confirm-text').textContent",
+            vec![],
+        )
+        .await;
+    let id = if confirm {
+        "confirm-ok"
+    } else {
+        "confirm-cancel"
+    };
+    let el = El(b
+        .js(&format!("return document.getElementById('{id}')"), vec![])
+        .await);
     b.click(&el).await;
-    b.wait_js("the dialog to close", "return !document.getElementById('confirm').open", vec![]).await;
+    b.wait_js(
+        "the dialog to close",
+        "return !document.getElementById('confirm').open",
+        vec![],
+    )
+    .await;
     text.as_str().unwrap_or("").to_owned()
 }
 
@@ -257,13 +316,22 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
 
     // ------------------------------------------------------------ sign-in
     b.goto(&format!("{}/", node.admin)).await;
-    b.wait_js("the redirect to /console/", "return location.pathname === '/console/'", vec![]).await;
+    b.wait_js(
+        "the redirect to /console/",
+        "return location.pathname === '/console/'",
+        vec![],
+    )
+    .await;
     let token = b.field("Admin token").await;
     b.screenshot("01-sign-in").await;
     b.type_text(&token, "not-the-token").await;
     b.click(&b.button("Sign in").await).await;
     b.wait_text("The admin token is not valid.").await;
-    assert!(b.js("return document.getElementById('nav').hidden", vec![]).await == json!(true));
+    assert!(
+        b.js("return document.getElementById('nav').hidden", vec![])
+            .await
+            == json!(true)
+    );
     // With the keyboard: type the token and press Enter.
     let token = b.field("Admin token").await;
     b.clear(&token).await;
@@ -271,14 +339,20 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
     b.keys(&token, ENTER).await;
     b.find("//h1[normalize-space()='Gateway']").await;
     for link in ["Gateway", "Certificates", "APIs", "Nodes", "Activity"] {
-        b.find(&format!("//nav//a[normalize-space()='{link}']")).await;
+        b.find(&format!("//nav//a[normalize-space()='{link}']"))
+            .await;
     }
     b.find("//button[normalize-space()='Sign out']").await;
     // A reload keeps the session (GET /console/session recovers the CSRF token).
     reload(&b).await;
     b.find("//h1[normalize-space()='Gateway']").await;
-    for section in ["Gateway Trusted Certificates", "Gateway Trusted Distinguished Names", "Trust store"] {
-        b.find(&format!("//h2[normalize-space()='{section}']")).await;
+    for section in [
+        "Gateway Trusted Certificates",
+        "Gateway Trusted Distinguished Names",
+        "Trust store",
+    ] {
+        b.find(&format!("//h2[normalize-space()='{section}']"))
+            .await;
     }
     assert_labelled(&b, "Gateway").await;
 
@@ -288,7 +362,13 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
     b.click(&header_radio).await;
     b.field("Certificate Header Name").await;
     b.click(&b.button("Save").await).await;
-    let err = b.wait_js("the refusal", "const e = document.querySelector('.status.error'); return e && e.textContent", vec![]).await;
+    let err = b
+        .wait_js(
+            "the refusal",
+            "const e = document.querySelector('.status.error'); return e && e.textContent",
+            vec![],
+        )
+        .await;
     let err = err.as_str().unwrap().to_owned();
     let (status, expected) = node
         .api(
@@ -298,16 +378,36 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
         )
         .await;
     assert_eq!(status, 422, "{expected}");
-    assert_eq!(err, expected["error"]["message"].as_str().unwrap(), "the API's message, in words");
-    assert_eq!(b.js("return arguments[0].checked", vec![header_radio.0.clone()]).await, json!(true));
-    assert_eq!(node.get("/gateway").await["client_cert_auth"]["mode"], "none");
+    assert_eq!(
+        err,
+        expected["error"]["message"].as_str().unwrap(),
+        "the API's message, in words"
+    );
+    assert_eq!(
+        b.js("return arguments[0].checked", vec![header_radio.0.clone()])
+            .await,
+        json!(true)
+    );
+    assert_eq!(
+        node.get("/gateway").await["client_cert_auth"]["mode"],
+        "none"
+    );
     // mtls: Validation Failure shows, Save says Saved, the node has it.
-    b.click(&b.field("Client Certificate Authentication").await).await;
+    b.click(&b.field("Client Certificate Authentication").await)
+        .await;
     b.field("Validation Failure").await;
     assert_eq!(b.js("return document.querySelector('label[for]') && [...document.querySelectorAll('label')].some(l => l.textContent === 'Certificate Header Name' && l.control.getClientRects().length)", vec![]).await, json!(false));
     b.click(&b.button("Save").await).await;
-    b.wait_js("Saved", "const e = document.querySelector('.status.ok'); return e && e.textContent === 'Saved'", vec![]).await;
-    assert_eq!(node.get("/gateway").await["client_cert_auth"]["mode"], "mtls");
+    b.wait_js(
+        "Saved",
+        "const e = document.querySelector('.status.ok'); return e && e.textContent === 'Saved'",
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        node.get("/gateway").await["client_cert_auth"]["mode"],
+        "mtls"
+    );
     // The warning of an mtls gateway without trusted certificates is shown.
     b.wait_js("the warning", "return !!document.querySelector('li.warning[data-code=mtls_without_trusted_certificates]')", vec![]).await;
     b.screenshot("02-gateway-mtls").await;
@@ -316,7 +416,8 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
     let (ca_pem, ca_key, ca_params) = ca("Console Test CA", 400 * 86400, None);
     let (alice_crt, alice_key, alice_pem) = client(&pki, "alice", &ca_params, &ca_key);
     nav(&b, "Certificates").await;
-    b.find("//h2[normalize-space()='Create New Certificate']").await;
+    b.find("//h2[normalize-space()='Create New Certificate']")
+        .await;
     b.type_text(&b.field("Name").await, "partner-ca").await;
     b.paste(&b.field("Certificate PEM").await, &ca_pem).await;
     assert_labelled(&b, "Certificates").await;
@@ -332,7 +433,8 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
     nav(&b, "Gateway").await;
     b.wait_text("0 / 1000").await;
     b.click(&b.button("Add Certificate").await).await;
-    b.find("//a[normalize-space()='Create New Certificate']").await;
+    b.find("//a[normalize-space()='Create New Certificate']")
+        .await;
     let search = b.field("Search certificates").await;
     b.type_text(&search, "partner").await;
     b.screenshot("04-lookup").await;
@@ -343,18 +445,32 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
     let today = OffsetDateTime::now_utc().date();
     assert_eq!(row[1], "v1");
     let issued = b.js("return document.querySelector('table[aria-label=\"Gateway Trusted Certificates\"] tbody tr time').title", vec![]).await;
-    assert!(issued.as_str().unwrap().ends_with('Z'), "full timestamp in title: {issued}");
-    assert_eq!(row[2], (today - time::Duration::days(1)).to_string(), "Issued On as YYYY-MM-DD");
-    assert_eq!(node.get("/gateway/trusted-certificates").await[0]["certificate_id"], ca_id);
+    assert!(
+        issued.as_str().unwrap().ends_with('Z'),
+        "full timestamp in title: {issued}"
+    );
+    assert_eq!(
+        row[2],
+        (today - time::Duration::days(1)).to_string(),
+        "Issued On as YYYY-MM-DD"
+    );
+    assert_eq!(
+        node.get("/gateway/trusted-certificates").await[0]["certificate_id"],
+        ca_id
+    );
 
     // The proxy admits alice now (mtls, trusted CA, no DN list yet).
     let orders = node.post("/apis", json!({"name": "orders", "base_path": "/orders", "upstream": format!("http://{echo_addr}")})).await;
     let orders_id = orders["id"].as_i64().unwrap();
-    assert_eq!(node.curl("/orders/1", Some((&alice_crt, &alice_key))), "200");
+    assert_eq!(
+        node.curl("/orders/1", Some((&alice_crt, &alice_key))),
+        "200"
+    );
 
     // A new version: "Update available", then Upgrade.
     let (ca2_pem, _, _) = ca("Console Test CA", 500 * 86400, Some(&ca_key));
-    b.goto(&format!("{}/console/#/certificates/{ca_id}", node.admin)).await;
+    b.goto(&format!("{}/console/#/certificates/{ca_id}", node.admin))
+        .await;
     b.find("//h2[normalize-space()='Upload New Version']").await;
     b.paste(&b.field("Certificate PEM").await, &ca2_pem).await;
     b.click(&b.button("Upload New Version").await).await;
@@ -367,20 +483,36 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
     b.click(&b.button("Upgrade partner-ca").await).await;
     b.wait_text("Saved: partner-ca now pinned at v2").await;
     assert_eq!(trust_row(&b, "partner-ca").await[1], "v2");
-    assert!(b.find_all("//button[@aria-label='Upgrade partner-ca']").await.is_empty());
-    assert_eq!(node.get("/gateway/trusted-certificates").await[0]["version"], 2);
+    assert!(b
+        .find_all("//button[@aria-label='Upgrade partner-ca']")
+        .await
+        .is_empty());
+    assert_eq!(
+        node.get("/gateway/trusted-certificates").await[0]["version"],
+        2
+    );
 
     // Short-lived certificates: "Expiring soon" and "Expired".
     let (soon_pem, _, _) = ca("Soon CA", 30 * 86400, None);
     let (brief_pem, _, _) = ca("Brief CA", 3, None);
     for (name, pem) in [("soon-ca", &soon_pem), ("brief-ca", &brief_pem)] {
-        let c = node.post("/certificates", json!({"name": name, "pem": pem})).await;
-        node.post("/gateway/trusted-certificates", json!({"certificate_id": c["id"]})).await;
+        let c = node
+            .post("/certificates", json!({"name": name, "pem": pem}))
+            .await;
+        node.post(
+            "/gateway/trusted-certificates",
+            json!({"certificate_id": c["id"]}),
+        )
+        .await;
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let t = node.get("/gateway/trusted-certificates").await;
-        if t.as_array().unwrap().iter().any(|r| r["name"] == "brief-ca" && r["expiry_status"] == "expired") {
+        if t.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "brief-ca" && r["expiry_status"] == "expired")
+        {
             break;
         }
         assert!(Instant::now() < deadline, "brief-ca never expired: {t}");
@@ -398,61 +530,147 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
 
     // View shows the certificate's details.
     b.click(&b.button("View partner-ca").await).await;
-    b.wait_js("the details", "return document.getElementById('info').open", vec![]).await;
-    let info = b.js("return document.getElementById('info').innerText", vec![]).await;
+    b.wait_js(
+        "the details",
+        "return document.getElementById('info').open",
+        vec![],
+    )
+    .await;
+    let info = b
+        .js("return document.getElementById('info').innerText", vec![])
+        .await;
     let info = info.as_str().unwrap();
-    assert!(info.contains("CN=Console Test CA,O=Console Test") && info.contains("sha256:") && info.contains("BEGIN CERTIFICATE"), "{info}");
+    assert!(
+        info.contains("CN=Console Test CA,O=Console Test")
+            && info.contains("sha256:")
+            && info.contains("BEGIN CERTIFICATE"),
+        "{info}"
+    );
     b.click(&b.button("Close").await).await;
 
     // Delete asks first: Cancel keeps the row, Confirm removes it.
     b.click(&b.button("Delete brief-ca").await).await;
     let asked = confirm_dialog(&b, false).await;
     assert!(asked.contains("brief-ca"), "{asked}");
-    assert_eq!(node.get("/gateway/trusted-certificates").await.as_array().unwrap().len(), 3);
+    assert_eq!(
+        node.get("/gateway/trusted-certificates")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     b.click(&b.button("Delete brief-ca").await).await;
     confirm_dialog(&b, true).await;
     b.wait_text("2 / 1000").await;
-    assert_eq!(node.get("/gateway/trusted-certificates").await.as_array().unwrap().len(), 2);
+    assert_eq!(
+        node.get("/gateway/trusted-certificates")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 
     // ------------------------------------------------------------ distinguished names
-    b.type_text(&b.field("New pattern").await, "CN=a,,O=b").await;
+    b.type_text(&b.field("New pattern").await, "CN=a,,O=b")
+        .await;
     b.click(&b.button("Add Pattern").await).await;
     b.wait_text("1 / 1000").await;
     b.click(&b.button("Save Distinguished Names").await).await;
     let field_error = b
-        .wait_js("the pattern's error", "const e = document.querySelector('.dn-list .field-error'); return e && e.textContent", vec![])
+        .wait_js(
+            "the pattern's error",
+            "const e = document.querySelector('.dn-list .field-error'); return e && e.textContent",
+            vec![],
+        )
         .await;
     let field_error = field_error.as_str().unwrap().to_owned();
-    assert_eq!(field_error, "invalid DN pattern \"CN=a,,O=b\" at position 6: empty RDN");
-    assert_eq!(b.js("return document.querySelector('.dn-list input').getAttribute('aria-invalid')", vec![]).await, "true");
-    assert_eq!(b.js("return document.querySelector('.dn-list input').value", vec![]).await, "CN=a,,O=b", "input kept");
-    assert_eq!(node.get("/gateway").await["client_cert_auth"]["trusted_dns"], json!([]), "nothing saved");
+    assert_eq!(
+        field_error,
+        "invalid DN pattern \"CN=a,,O=b\" at position 6: empty RDN"
+    );
+    assert_eq!(
+        b.js(
+            "return document.querySelector('.dn-list input').getAttribute('aria-invalid')",
+            vec![]
+        )
+        .await,
+        "true"
+    );
+    assert_eq!(
+        b.js(
+            "return document.querySelector('.dn-list input').value",
+            vec![]
+        )
+        .await,
+        "CN=a,,O=b",
+        "input kept"
+    );
+    assert_eq!(
+        node.get("/gateway").await["client_cert_auth"]["trusted_dns"],
+        json!([]),
+        "nothing saved"
+    );
     b.screenshot("06-dn-error").await;
     // Fix it in place, add a second, move it up, save.
     let first = b.field("Pattern 1").await;
     b.clear(&first).await;
     b.type_text(&first, "CN=alice,O=Example").await;
-    b.type_text(&b.field("New pattern").await, "CN=*,O=Other").await;
+    b.type_text(&b.field("New pattern").await, "CN=*,O=Other")
+        .await;
     b.keys(&b.field("New pattern").await, ENTER).await;
     b.wait_text("2 / 1000").await;
     b.click(&b.button("Move pattern 2 up").await).await;
     b.click(&b.button("Save Distinguished Names").await).await;
-    b.wait_js("Saved", "return [...document.querySelectorAll('.status.ok')].some(e => e.textContent === 'Saved')", vec![]).await;
-    assert_eq!(node.get("/gateway").await["client_cert_auth"]["trusted_dns"], json!(["CN=*,O=Other", "CN=alice,O=Example"]));
+    b.wait_js(
+        "Saved",
+        "return [...document.querySelectorAll('.status.ok')].some(e => e.textContent === 'Saved')",
+        vec![],
+    )
+    .await;
+    assert_eq!(
+        node.get("/gateway").await["client_cert_auth"]["trusted_dns"],
+        json!(["CN=*,O=Other", "CN=alice,O=Example"])
+    );
     // Test: alice's certificate matches the second pattern; another DN matches none.
-    b.paste(&b.field("DN or certificate PEM").await, &alice_pem).await;
+    b.paste(&b.field("DN or certificate PEM").await, &alice_pem)
+        .await;
     b.click(&b.button("Test").await).await;
     b.wait_text("CN=alice,O=Example").await;
-    let result = b.js("return document.querySelector('.test-result').innerText", vec![]).await;
-    assert!(result.as_str().unwrap().contains("Canonical DN") && b.find_all("//code[@class='match' and normalize-space()='CN=alice,O=Example']").await.len() == 1, "{result}");
+    let result = b
+        .js(
+            "return document.querySelector('.test-result').innerText",
+            vec![],
+        )
+        .await;
+    assert!(
+        result.as_str().unwrap().contains("Canonical DN")
+            && b.find_all("//code[@class='match' and normalize-space()='CN=alice,O=Example']")
+                .await
+                .len()
+                == 1,
+        "{result}"
+    );
     let subject = b.field("DN or certificate PEM").await;
     b.clear(&subject).await;
     b.type_text(&subject, "CN=bob,  O=Nowhere").await;
     b.click(&b.button("Test").await).await;
     b.find("//strong[normalize-space()='No match']").await;
-    let result = b.js("return document.querySelector('.test-result').innerText", vec![]).await;
-    assert!(result.as_str().unwrap().contains("CN=bob,O=Nowhere"), "canonical form: {result}");
-    assert_eq!(node.curl("/orders/1", Some((&alice_crt, &alice_key))), "200");
+    let result = b
+        .js(
+            "return document.querySelector('.test-result').innerText",
+            vec![],
+        )
+        .await;
+    assert!(
+        result.as_str().unwrap().contains("CN=bob,O=Nowhere"),
+        "canonical form: {result}"
+    );
+    assert_eq!(
+        node.curl("/orders/1", Some((&alice_crt, &alice_key))),
+        "200"
+    );
 
     // Trust store: Recover.
     b.click(&b.button("Recover").await).await;
@@ -468,23 +686,52 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
     }
     // Narrow screen: nothing wider than the viewport except scrollable tables.
     b.resize(390, 844).await;
-    let overflow = b.js("return document.documentElement.scrollWidth - document.documentElement.clientWidth", vec![]).await;
-    assert!(overflow.as_i64().unwrap() <= 0, "the page scrolls sideways at 390 px: {overflow}");
+    let overflow = b
+        .js(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+            vec![],
+        )
+        .await;
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "the page scrolls sideways at 390 px: {overflow}"
+    );
     b.screenshot("08-gateway-390px").await;
     b.resize(1280, 800).await;
 
     // ------------------------------------------------------------ APIs and the override
     nav(&b, "APIs").await;
     b.wait_text("orders").await;
-    assert_eq!(b.js("return document.querySelector('table[aria-label=APIs] tbody tr').cells[3].innerText", vec![]).await, "Inherited");
+    assert_eq!(
+        b.js(
+            "return document.querySelector('table[aria-label=APIs] tbody tr').cells[3].innerText",
+            vec![]
+        )
+        .await,
+        "Inherited"
+    );
     // Create one through the form; a refused one keeps its input.
     b.type_text(&b.field("Name").await, "billing").await;
     b.type_text(&b.field("Base Path").await, "billing/").await;
-    b.type_text(&b.field("Upstream").await, &format!("http://{echo_addr}")).await;
+    b.type_text(&b.field("Upstream").await, &format!("http://{echo_addr}"))
+        .await;
     b.click(&b.button("Create API").await).await;
-    let err = b.wait_js("the refusal", "const e = document.querySelector('.status.error'); return e && e.textContent", vec![]).await;
+    let err = b
+        .wait_js(
+            "the refusal",
+            "const e = document.querySelector('.status.error'); return e && e.textContent",
+            vec![],
+        )
+        .await;
     assert!(!err.as_str().unwrap().is_empty());
-    assert_eq!(b.js("return arguments[0].value", vec![b.field("Base Path").await.0]).await, "billing/");
+    assert_eq!(
+        b.js(
+            "return arguments[0].value",
+            vec![b.field("Base Path").await.0]
+        )
+        .await,
+        "billing/"
+    );
     let base = b.field("Base Path").await;
     b.clear(&base).await;
     b.type_text(&base, "/billing").await;
@@ -494,33 +741,64 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
     b.find("//h1[normalize-space()='billing']").await;
     assert_eq!(node.get("/apis").await.as_array().unwrap().len(), 2);
 
-    b.goto(&format!("{}/console/#/apis/{orders_id}", node.admin)).await;
+    b.goto(&format!("{}/console/#/apis/{orders_id}", node.admin))
+        .await;
     b.find("//h1[normalize-space()='orders']").await;
     b.wait_text("(the gateway's; read-only)").await;
-    b.click(&b.button("Add API Client Certificate Auth").await).await;
+    b.click(&b.button("Add API Client Certificate Auth").await)
+        .await;
     let dn_mode = b.field("Gateway Trusted Distinguished Names").await;
-    b.js("arguments[0].value = 'set'; arguments[0].dispatchEvent(new Event('change'))", vec![dn_mode.0.clone()]).await;
+    b.js(
+        "arguments[0].value = 'set'; arguments[0].dispatchEvent(new Event('change'))",
+        vec![dn_mode.0.clone()],
+    )
+    .await;
     let patterns = b.field("Patterns (one per line)").await;
     b.type_text(&patterns, "CN=bob,O=Example").await;
     assert_labelled(&b, "API").await;
     b.click(&b.button("Save Override").await).await;
-    b.wait_js("Saved", "const e = document.querySelector('.status.ok'); return e && e.textContent === 'Saved'", vec![]).await;
+    b.wait_js(
+        "Saved",
+        "const e = document.querySelector('.status.ok'); return e && e.textContent === 'Saved'",
+        vec![],
+    )
+    .await;
     b.wait_text("CN=bob,O=Example").await;
     b.screenshot("09-api-override").await;
     // Live at once: alice no longer matches this API's list.
-    assert_eq!(node.curl("/orders/1", Some((&alice_crt, &alice_key))), "403");
-    let auth = node.get(&format!("/apis/{orders_id}/client-cert-auth")).await;
-    assert_eq!(auth["effective"]["trusted_dns"], json!(["CN=bob,O=Example"]));
+    assert_eq!(
+        node.curl("/orders/1", Some((&alice_crt, &alice_key))),
+        "403"
+    );
+    let auth = node
+        .get(&format!("/apis/{orders_id}/client-cert-auth"))
+        .await;
+    assert_eq!(
+        auth["effective"]["trusted_dns"],
+        json!(["CN=bob,O=Example"])
+    );
     assert_eq!(auth["effective"]["mode"], "mtls");
     // Remove Override, confirmed: inherited again, alice is back.
     b.click(&b.button("Remove Override").await).await;
     confirm_dialog(&b, true).await;
-    b.find("//button[normalize-space()='Add API Client Certificate Auth']").await;
-    assert_eq!(node.get(&format!("/apis/{orders_id}/client-cert-auth")).await["override"], Value::Null);
-    assert_eq!(node.curl("/orders/1", Some((&alice_crt, &alice_key))), "200");
+    b.find("//button[normalize-space()='Add API Client Certificate Auth']")
+        .await;
+    assert_eq!(
+        node.get(&format!("/apis/{orders_id}/client-cert-auth"))
+            .await["override"],
+        Value::Null
+    );
+    assert_eq!(
+        node.curl("/orders/1", Some((&alice_crt, &alice_key))),
+        "200"
+    );
 
     // A change made elsewhere shows on reload.
-    node.post("/certificates", json!({"name": "from-the-cli", "pem": soon_pem})).await;
+    node.post(
+        "/certificates",
+        json!({"name": "from-the-cli", "pem": soon_pem}),
+    )
+    .await;
     nav(&b, "Certificates").await;
     b.find("//a[normalize-space()='from-the-cli']").await;
 
@@ -528,7 +806,12 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
     nav(&b, "APIs").await;
     b.click(&b.button("Delete billing").await).await;
     confirm_dialog(&b, true).await;
-    b.wait_js("the row to go", "return document.querySelectorAll('table[aria-label=APIs] tbody tr').length === 1", vec![]).await;
+    b.wait_js(
+        "the row to go",
+        "return document.querySelectorAll('table[aria-label=APIs] tbody tr').length === 1",
+        vec![],
+    )
+    .await;
     assert_eq!(node.get("/apis").await.as_array().unwrap().len(), 1);
     b.screenshot("10-apis").await;
 
@@ -550,17 +833,29 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
         vec![],
     )
     .await;
-    assert!(b.find_all("//*[local-name()='rect' and contains(@class,'r-dn_mismatch')]").await.len() >= 1);
+    assert!(
+        b.find_all("//*[local-name()='rect' and contains(@class,'r-dn_mismatch')]")
+            .await
+            .len()
+            >= 1
+    );
     b.screenshot("12-activity").await;
 
     // ------------------------------------------------------------ the browser asked nothing but the node
     let urls = b.requested_urls().await;
-    assert!(urls.iter().any(|u| u.ends_with("/console/app.js")), "{urls:#?}");
+    assert!(
+        urls.iter().any(|u| u.ends_with("/console/app.js")),
+        "{urls:#?}"
+    );
     // chrome:// pages (the blank new-tab page before the first navigation) and data: URLs
     // are the browser's own, not network requests.
     let foreign: Vec<_> = urls
         .iter()
-        .filter(|u| !u.starts_with("chrome://") && !u.starts_with("chrome-untrusted://") && !u.starts_with("data:"))
+        .filter(|u| {
+            !u.starts_with("chrome://")
+                && !u.starts_with("chrome-untrusted://")
+                && !u.starts_with("data:")
+        })
         .filter(|u| !u.starts_with(&format!("{}/", node.admin)))
         .collect();
     assert!(foreign.is_empty(), "requests to other hosts: {foreign:#?}");
@@ -568,9 +863,18 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
         .log("browser")
         .await
         .into_iter()
-        .filter(|e| e["level"] == "SEVERE" && !e["message"].as_str().unwrap_or("").contains("the server responded with a status of"))
+        .filter(|e| {
+            e["level"] == "SEVERE"
+                && !e["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("the server responded with a status of")
+        })
         .collect();
-    assert!(console_errors.is_empty(), "console errors (CSP violations show here): {console_errors:#?}");
+    assert!(
+        console_errors.is_empty(),
+        "console errors (CSP violations show here): {console_errors:#?}"
+    );
 
     // Sign out: back to the sign-in form; the cookie no longer works.
     b.click(&b.button("Sign out").await).await;
@@ -584,14 +888,20 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
 async fn the_gateway_page_renders_1000_certificates_and_1000_patterns() {
     let prepare = |data: PathBuf| -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>> {
         Box::pin(async move {
-            let store = certgate_store::Store::open(&format!("sqlite://{}", data.join("certgate.db").display()))
-                .await
-                .unwrap();
+            let store = certgate_store::Store::open(&format!(
+                "sqlite://{}",
+                data.join("certgate.db").display()
+            ))
+            .await
+            .unwrap();
             store.set_ssl_enabled(true).await.unwrap();
             let (pem, _, _) = ca("Many CA", 200 * 86400, None);
             let now = OffsetDateTime::now_utc();
             for i in 0..1000 {
-                let c = store.create_component(&format!("ca-{i:04}"), &pem, now).await.unwrap();
+                let c = store
+                    .create_component(&format!("ca-{i:04}"), &pem, now)
+                    .await
+                    .unwrap();
                 store.add_trusted(c.id, None, now).await.unwrap();
             }
             let patch = certgate_store::views::ClientCertAuthPatch {
@@ -611,7 +921,8 @@ async fn the_gateway_page_renders_1000_certificates_and_1000_patterns() {
     b.keys(&token, ENTER).await;
     b.find("//h1[normalize-space()='APIs']").await;
     let mut times = Vec::new();
-    for _ in 0..3 {
+    let mut api_times = Vec::new();
+    for _ in 0..5 {
         // From another page to the Gateway page, until both tables are in the DOM and painted.
         let ms = b
             .js_async(
@@ -621,7 +932,9 @@ async fn the_gateway_page_renders_1000_certificates_and_1000_patterns() {
                  main.addEventListener('certgate:rendered', () => requestAnimationFrame(() => setTimeout(() => done({\
                    ms: performance.now() - t0,\
                    rows: document.querySelectorAll('table[aria-label=\"Gateway Trusted Certificates\"] tbody tr').length,\
-                   patterns: document.querySelectorAll('.dn-list li').length}))), {once: true});\
+                   patterns: document.querySelectorAll('.dn-list li').length,\
+                   api_ms: performance.getEntriesByType('resource').filter(e => e.name.endsWith('/api/v1/gateway')).map(e => e.duration).pop()}))), {once: true});\
+                 performance.clearResourceTimings();\
                  document.querySelector('nav a[href=\"#/gateway\"]').click();",
                 vec![],
             )
@@ -629,9 +942,11 @@ async fn the_gateway_page_renders_1000_certificates_and_1000_patterns() {
         assert_eq!(ms["rows"], 1000, "{ms}");
         assert_eq!(ms["patterns"], 1000, "{ms}");
         times.push(ms["ms"].as_f64().unwrap());
+        api_times.push(ms["api_ms"].as_f64().unwrap_or(f64::NAN));
         nav(&b, "APIs").await;
     }
-    println!("console render, Gateway page with 1000 trusted certificates and 1000 patterns: {times:.0?} ms (navigation click to painted tables)");
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!("console render, Gateway page with 1000 trusted certificates and 1000 patterns: {times:.0?} ms (navigation click to painted tables), of which GET /api/v1/gateway {api_times:.0?} ms; load average {}", load.trim());
     nav(&b, "Gateway").await;
     b.wait_text("1000 / 1000").await;
     b.screenshot("gateway-1000").await;

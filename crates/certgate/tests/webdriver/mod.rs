@@ -103,7 +103,12 @@ impl Browser {
         }
     }
 
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+    async fn cmd(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let mut req = self.http.request(method, format!("{}{path}", self.session));
         if let Some(b) = body {
             req = req.json(&b);
@@ -114,7 +119,10 @@ impl Browser {
         if ok {
             Ok(v["value"].clone())
         } else {
-            Err(format!("{}: {}", v["value"]["error"], v["value"]["message"]))
+            Err(format!(
+                "{}: {}",
+                v["value"]["error"], v["value"]["message"]
+            ))
         }
     }
 
@@ -131,17 +139,24 @@ impl Browser {
 
     /// The current URL.
     pub async fn url(&self) -> String {
-        self.cmd(reqwest::Method::GET, "/url", None).await.unwrap().as_str().unwrap_or("").to_owned()
+        self.cmd(reqwest::Method::GET, "/url", None)
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
 
     /// Runs a script (`arguments` are `args`; elements as [`El`] values).
     pub async fn js(&self, script: &str, args: Vec<Value>) -> Value {
-        self.post("/execute/sync", json!({"script": script, "args": args})).await
+        self.post("/execute/sync", json!({"script": script, "args": args}))
+            .await
     }
 
     /// Runs an async script: its last argument is the callback.
     pub async fn js_async(&self, script: &str, args: Vec<Value>) -> Value {
-        self.post("/execute/async", json!({"script": script, "args": args})).await
+        self.post("/execute/async", json!({"script": script, "args": args}))
+            .await
     }
 
     /// Polls `script` until it returns something truthy; answers that value.
@@ -149,7 +164,11 @@ impl Browser {
         let deadline = Instant::now() + WAIT;
         loop {
             let v = self.js(script, args.clone()).await;
-            let truthy = !(v.is_null() || v == json!(false) || v == json!("") || v == json!(0) || v == json!([]));
+            let truthy = !(v.is_null()
+                || v == json!(false)
+                || v == json!("")
+                || v == json!(0)
+                || v == json!([]));
             if truthy {
                 return v;
             }
@@ -167,8 +186,15 @@ impl Browser {
 
     /// All elements matching an XPath, now.
     pub async fn find_all(&self, xpath: &str) -> Vec<El> {
-        let v = self.post("/elements", json!({"using": "xpath", "value": xpath})).await;
-        v.as_array().cloned().unwrap_or_default().into_iter().map(El).collect()
+        let v = self
+            .post("/elements", json!({"using": "xpath", "value": xpath}))
+            .await;
+        v.as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(El)
+            .collect()
     }
 
     /// The first element matching an XPath, waiting for it to appear (and be displayed).
@@ -211,17 +237,23 @@ impl Browser {
 
     /// Clicks an element.
     pub async fn click(&self, el: &El) {
-        self.post(&format!("/element/{}/click", el.id()), json!({})).await;
+        self.post(&format!("/element/{}/click", el.id()), json!({}))
+            .await;
     }
 
     /// Types into an element.
     pub async fn type_text(&self, el: &El, text: &str) {
-        self.post(&format!("/element/{}/value", el.id()), json!({"text": text})).await;
+        self.post(
+            &format!("/element/{}/value", el.id()),
+            json!({"text": text}),
+        )
+        .await;
     }
 
     /// Empties an input.
     pub async fn clear(&self, el: &El) {
-        self.post(&format!("/element/{}/clear", el.id()), json!({})).await;
+        self.post(&format!("/element/{}/clear", el.id()), json!({}))
+            .await;
     }
 
     /// Pastes a long text (a PEM) into a field, as a paste would: value and an input event.
@@ -236,17 +268,25 @@ impl Browser {
 
     /// An element's visible text.
     pub async fn text(&self, el: &El) -> String {
-        self.cmd(reqwest::Method::GET, &format!("/element/{}/text", el.id()), None)
-            .await
-            .unwrap()
-            .as_str()
-            .unwrap_or("")
-            .to_owned()
+        self.cmd(
+            reqwest::Method::GET,
+            &format!("/element/{}/text", el.id()),
+            None,
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
     }
 
     /// The page's visible text.
     pub async fn body_text(&self) -> String {
-        self.js("return document.body.innerText", vec![]).await.as_str().unwrap_or("").to_owned()
+        self.js("return document.body.innerText", vec![])
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
 
     /// Waits until the page's visible text contains `needle`.
@@ -266,12 +306,16 @@ impl Browser {
 
     /// Resizes the window.
     pub async fn resize(&self, width: u32, height: u32) {
-        self.post("/window/rect", json!({"width": width, "height": height})).await;
+        self.post("/window/rect", json!({"width": width, "height": height}))
+            .await;
     }
 
     /// Saves a PNG screenshot of the viewport as `<shots>/<name>.png`; answers its path.
     pub async fn screenshot(&self, name: &str) -> PathBuf {
-        let v = self.cmd(reqwest::Method::GET, "/screenshot", None).await.unwrap();
+        let v = self
+            .cmd(reqwest::Method::GET, "/screenshot", None)
+            .await
+            .unwrap();
         let png = base64::engine::general_purpose::STANDARD
             .decode(v.as_str().unwrap_or(""))
             .unwrap();
@@ -282,7 +326,14 @@ impl Browser {
 
     /// The entries of a Chromium log ("performance", "browser") since the last read.
     pub async fn log(&self, kind: &str) -> Vec<Value> {
-        let v = match self.cmd(reqwest::Method::POST, "/se/log", Some(json!({"type": kind}))).await {
+        let v = match self
+            .cmd(
+                reqwest::Method::POST,
+                "/se/log",
+                Some(json!({"type": kind})),
+            )
+            .await
+        {
             Ok(v) => v,
             Err(_) => self.post("/log", json!({"type": kind})).await,
         };
@@ -311,9 +362,16 @@ impl Drop for Browser {
         // End the WebDriver session first so chromedriver closes Chromium, then stop it.
         let url = self.session.clone();
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async {
-                let c = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().ok()?;
+                let c = reqwest::Client::builder()
+                    .no_proxy()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .ok()?;
                 c.delete(url).send().await.ok()
             })
         })
@@ -332,7 +390,10 @@ pub fn xpath_literal(s: &str) -> String {
     } else {
         format!(
             "concat({})",
-            s.split('\'').map(|p| format!("'{p}'")).collect::<Vec<_>>().join(", \"'\", ")
+            s.split('\'')
+                .map(|p| format!("'{p}'"))
+                .collect::<Vec<_>>()
+                .join(", \"'\", ")
         )
     }
 }
