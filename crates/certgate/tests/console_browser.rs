@@ -494,7 +494,7 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
 
     // Short-lived certificates: "Expiring soon" and "Expired".
     let (soon_pem, _, _) = ca("Soon CA", 30 * 86400, None);
-    let (brief_pem, _, _) = ca("Brief CA", 3, None);
+    let (brief_pem, _, _) = ca("Brief CA", 10, None);
     for (name, pem) in [("soon-ca", &soon_pem), ("brief-ca", &brief_pem)] {
         let c = node
             .post("/certificates", json!({"name": name, "pem": pem}))
@@ -505,7 +505,7 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
         )
         .await;
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let t = node.get("/gateway/trusted-certificates").await;
         if t.as_array()
