@@ -800,7 +800,54 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
     )
     .await;
     nav(&b, "Certificates").await;
-    b.find("//a[normalize-space()='from-the-cli']").await;
+    let before = renders(&b).await;
+    b.click(&b.find("//a[normalize-space()='from-the-cli']").await)
+        .await;
+    wait_render(&b, before).await;
+    // Deactivate, confirmed: the component is inactive.
+    b.click(&b.button("Deactivate").await).await;
+    let asked = confirm_dialog(&b, true).await;
+    assert!(asked.contains("from-the-cli"), "{asked}");
+    b.wait_text("Saved: deactivated").await;
+    b.find("//h1//span[normalize-space()='Deactivated']").await;
+    let comps = node.get("/certificates").await;
+    let cli = comps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "from-the-cli")
+        .unwrap()
+        .clone();
+    assert_eq!(cli["active"], false);
+    // A trusted one is refused with the API's message, next to the button.
+    b.goto(&format!("{}/console/#/certificates/{ca_id}", node.admin))
+        .await;
+    b.find("//h1[normalize-space()='partner-ca']").await;
+    b.click(&b.button("Deactivate").await).await;
+    confirm_dialog(&b, true).await;
+    let err = b
+        .wait_js(
+            "the refusal",
+            "const e = document.querySelector('.status.error'); return e && e.textContent",
+            vec![],
+        )
+        .await;
+    let (status, expected) = node
+        .api(
+            reqwest::Method::DELETE,
+            &format!("/certificates/{ca_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "{expected}");
+    assert_eq!(
+        err.as_str().unwrap(),
+        expected["error"]["message"].as_str().unwrap()
+    );
+    assert_eq!(
+        node.get(&format!("/certificates/{ca_id}")).await["active"],
+        true
+    );
 
     // Delete an API, confirmed.
     nav(&b, "APIs").await;
