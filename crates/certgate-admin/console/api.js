@@ -92,3 +92,16 @@ export async function signOut() {
     csrf = null;
   }
 }
+
+let dryRuns = null;
+/**
+ * Whether this node answers `?dry_run=true` (SPEC §13). Probed once with an empty settings
+ * patch, which changes nothing whether or not the node knows dry runs: a node that does
+ * answers `would_lose_access`, one that does not answers the settings.
+ */
+export function dryRunSupported() {
+  dryRuns ??= put('/gateway/client-cert-auth?dry_run=true', {})
+    .then((v) => !!v && Array.isArray(v.would_lose_access))
+    .catch(() => false);
+  return dryRuns;
+}

@@ -22,6 +22,16 @@ const FAILURES = [
   ['http', 'Complete the handshake, answer 403'],
 ];
 
+/** The clients a dry run says would lose access, as a list for the confirmation dialog. */
+function losing(dry) {
+  const list = (dry && dry.would_lose_access) || [];
+  if (!list.length) return null;
+  return h('div', { class: 'losing' },
+    h('p', { class: 'status error' }, `${list.length} client${list.length === 1 ? '' : 's'} would lose access:`),
+    h('ul', {}, list.slice(0, 20).map((c) => h('li', {}, h('code', {}, c.subject), c.api ? ` (${c.api})` : ''))),
+    list.length > 20 ? h('p', { class: 'muted' }, `and ${list.length - 20} more`) : null);
+}
+
 const select = (options, value) =>
   h('select', {}, options.map(([v, label]) => h('option', { value: v, selected: v === value }, label)));
 
@@ -165,7 +175,11 @@ function trustedSection(gw, refreshWarnings) {
   };
   const remove = async (r) => {
     st.clear();
-    if (!await confirmAction(`Delete "${r.name}" from the Gateway Trusted Certificates? Clients whose chain ends at it will be refused.`, 'Delete')) return;
+    let dry = null;
+    if (await api.dryRunSupported()) {
+      try { dry = await api.del(`/gateway/trusted-certificates/${r.certificate_id}?dry_run=true`); } catch (e) { st.error(e); return; }
+    }
+    if (!await confirmAction(`Delete "${r.name}" from the Gateway Trusted Certificates? Clients whose chain ends at it will be refused.`, 'Delete', losing(dry))) return;
     try {
       await api.del(`/gateway/trusted-certificates/${r.certificate_id}`);
       await reload();
@@ -315,6 +329,14 @@ function dnSection(gw, refreshWarnings) {
     fieldErrors = new Map();
     const patterns = items.map((p) => p.trim());
     try {
+      if (await api.dryRunSupported()) {
+        const dry = await api.put('/gateway/client-cert-auth?dry_run=true', { trusted_dns: patterns });
+        const who = losing(dry);
+        if (who && !await confirmAction('Save these Gateway Trusted Distinguished Names?', 'Save', who)) {
+          st.ok('Unsaved changes');
+          return;
+        }
+      }
       const s = await api.put('/gateway/client-cert-auth', { trusted_dns: patterns });
       items = [...s.trusted_dns];
       draw();
