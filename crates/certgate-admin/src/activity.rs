@@ -237,7 +237,7 @@ mod tests {
     #[test]
     fn counts_growth_per_minute_within_the_window() {
         let a = Activity::default();
-        let t0 = OffsetDateTime::from_unix_timestamp(1_800_000_000 - 1_800_000_000 % 60).unwrap();
+        let t0 = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(); // a minute boundary
         a.sample(t0, "");
         a.sample(t0 + Duration::seconds(70), &text(3, 0));
         a.sample(t0 + Duration::seconds(80), &text(4, 1));

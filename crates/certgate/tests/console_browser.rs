@@ -880,12 +880,10 @@ async fn an_operator_manages_client_certificate_auth_in_the_console() {
         vec![],
     )
     .await;
-    assert!(
-        b.find_all("//*[local-name()='rect' and contains(@class,'r-dn_mismatch')]")
-            .await
-            .len()
-            >= 1
-    );
+    assert!(!b
+        .find_all("//*[local-name()='rect' and contains(@class,'r-dn_mismatch')]")
+        .await
+        .is_empty());
     b.screenshot("12-activity").await;
 
     // ------------------------------------------------------------ the browser asked nothing but the node
