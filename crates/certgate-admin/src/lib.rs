@@ -32,6 +32,10 @@
 //! - `/readyz` (and `GET /api/v1/truststore`, `GET /api/v1/gateway`) re-verify the
 //!   trust store files; when that changes the trust store status, the reload hook runs so
 //!   the data plane fails closed at once.
+//! - The web console (SPEC §11) is served at `/console/` (see `console`); its sessions
+//!   ([`session`]) authenticate `/api/v1` like the bearer token, writes needing the
+//!   session's `X-CSRF-Token`. `GET /api/v1/activity/denials` ([`activity`]) feeds its
+//!   Activity chart.
 //! - `/metrics` renders the gauges of this crate (see [`health`]) followed by whatever
 //!   the Prometheus handle holds (the data plane's counters).
 
@@ -49,14 +53,18 @@ use certgate_store::{GatewayConfig, Store, TrustStore, TrustStoreInfo};
 use metrics_exporter_prometheus::PrometheusHandle;
 use subtle::ConstantTimeEq;
 
+pub mod activity;
 pub mod cluster;
+mod console;
 pub mod error;
 pub mod extract;
 mod handlers;
 pub mod health;
+pub mod session;
 
 pub use error::ApiError;
 pub use extract::{JsonBody, BODY_LIMIT};
+pub use session::{Actor, Clock};
 
 /// Rebuilds the node's data plane snapshot; the admin API awaits it after each write.
 pub type ReloadHook = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
@@ -75,6 +83,14 @@ pub struct AdminState {
     reload: ReloadHook,
     metrics: Option<PrometheusHandle>,
     node: Option<Arc<cluster::NodeHandle>>,
+    /// Console sessions (SPEC §11).
+    sessions: Arc<session::Sessions>,
+    /// The time source of sessions and the activity window.
+    clock: Clock,
+    /// Whether the session cookie is marked `Secure` (the admin listener is TLS).
+    secure_cookies: bool,
+    /// Denial samples for the console's Activity page.
+    activity: Arc<activity::Activity>,
 }
 
 impl std::fmt::Debug for AdminState {
@@ -104,6 +120,10 @@ impl AdminState {
             reload,
             metrics,
             node: None,
+            sessions: Arc::default(),
+            clock: session::system_clock(),
+            secure_cookies: false,
+            activity: Arc::default(),
         }
     }
 
@@ -117,6 +137,24 @@ impl AdminState {
     /// The node, when set.
     pub fn node(&self) -> Option<&Arc<cluster::NodeHandle>> {
         self.node.as_ref()
+    }
+
+    /// Uses `clock` for session expiry and the activity window (tests move it instead of
+    /// sleeping).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Marks the session cookie `Secure`; set it when the admin listener serves TLS.
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        self.secure_cookies = secure;
+        self
+    }
+
+    /// The console sessions held by this state.
+    pub fn sessions(&self) -> &session::Sessions {
+        &self.sessions
     }
 
     /// The store.
@@ -176,8 +214,9 @@ impl AdminState {
     }
 }
 
-/// Refuses `/api/v1` requests without the right bearer token.
-async fn require_token(State(state): State<AdminState>, req: Request, next: Next) -> Response {
+/// Refuses `/api/v1` requests without the right bearer token or a console session
+/// cookie (with `X-CSRF-Token` on writes, SPEC §11).
+async fn require_token(State(state): State<AdminState>, mut req: Request, next: Next) -> Response {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -186,9 +225,22 @@ async fn require_token(State(state): State<AdminState>, req: Request, next: Next
             let (scheme, token) = v.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
-    match presented {
-        Some(t) if state.token_matches(t) => next.run(req).await,
-        _ => {
+    let bearer_ok = presented.is_some_and(|t| state.token_matches(t));
+    let actor = if bearer_ok {
+        Some(Actor::Token)
+    } else {
+        match session::authenticate(&state, req.method(), req.headers()) {
+            session::CookieAuth::Ok(prefix) => Some(Actor::Console(prefix)),
+            session::CookieAuth::CsrfFailed => return session::csrf_failed().into_response(),
+            session::CookieAuth::None => None,
+        }
+    };
+    match actor {
+        Some(actor) => {
+            req.extensions_mut().insert(actor);
+            next.run(req).await
+        }
+        None => {
             let mut resp = ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -258,6 +310,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/truststore/recover", post(h::recover_truststore))
         .route("/tools/dn-match", post(h::dn_match))
         .route("/cluster/nodes", get(cluster::list_nodes))
+        .route("/activity/denials", get(activity::denials))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -270,8 +323,19 @@ pub fn router(state: AdminState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/", get(console::redirect))
+        .route("/console", get(console::redirect))
+        .route("/console/", get(console::index))
+        .route(
+            "/console/session",
+            post(session::sign_in)
+                .get(session::current)
+                .delete(session::sign_out),
+        )
+        .route("/console/{file}", get(console::file))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(console::security_headers))
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }
@@ -282,7 +346,20 @@ pub async fn serve(
     state: AdminState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // Activity samples: one now (the baseline), then one a minute while serving.
+    activity::sample_now(&state);
+    let sampler_state = state.clone();
+    let sampler = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            activity::sample_now(&sampler_state);
+        }
+    });
+    let result = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    sampler.abort();
+    result
 }

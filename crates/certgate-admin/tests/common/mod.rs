@@ -48,6 +48,17 @@ impl Node {
         auto_recover: bool,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     ) -> Node {
+        Self::start_with(data_dir, ssl, auto_recover, metrics, None).await
+    }
+
+    /// Like [`Node::start_with_metrics`], with an injected clock (sessions, activity).
+    pub async fn start_with(
+        data_dir: &Path,
+        ssl: bool,
+        auto_recover: bool,
+        metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+        clock: Option<certgate_admin::Clock>,
+    ) -> Node {
         let store = Store::open(&db_url(data_dir)).await.unwrap();
         store.set_ssl_enabled(ssl).await.unwrap();
         let truststore = Arc::new(TrustStore::open(data_dir, auto_recover));
@@ -67,6 +78,10 @@ impl Node {
             reload,
             metrics,
         );
+        let state = match clock {
+            Some(c) => state.with_clock(c),
+            None => state,
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();

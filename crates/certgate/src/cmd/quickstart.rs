@@ -514,6 +514,7 @@ async fn quickstart(args: QuickstartArgs) -> anyhow::Result<()> {
          curl --cacert {d}/ca.pem --cert {d}/intruder.pem --key {d}/intruder.key {url}\n\n\
          Admin API: {admin_base} ({token_note}), e.g.\n\
          CERTGATE_ADMIN_URL={admin_base} {token_env}{exe} gateway show\n\n\
+         Web console: {admin_base}/console/ (sign in with the admin token: cat {d}/data/admin-token)\n\n\
          Press Ctrl-C to stop.",
         port = n.proxy_addr.port(),
         kept = match start {
