@@ -236,7 +236,10 @@ macro_rules! h2_limits {
 /// request head gets 431 (HTTP/2: the header list, SETTINGS_MAX_HEADER_LIST_SIZE).
 fn max_head(settings: &ProxySettings) -> (usize, u32) {
     let h1 = settings.max_header_bytes.max(8192);
-    (h1, u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
+    (
+        h1,
+        u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX),
+    )
 }
 
 /// hyper's HTTP/1.1 settings.
@@ -259,7 +262,6 @@ fn http2_builder(settings: &ProxySettings) -> http2::Builder<TokioExecutor> {
     h2_limits!(builder, settings);
     builder
 }
-
 
 /// The same settings for protocol detection on plain listeners.
 fn auto_builder(settings: &ProxySettings) -> auto::Builder<TokioExecutor> {

@@ -45,7 +45,12 @@ fn echo_config(echo: SocketAddr) -> GatewayConfig {
 /// Sends `bytes` one per `every` until the peer closes; returns how many were sent.
 /// Panics if the peer answers anything or if all of them were accepted. While the
 /// third byte goes out, `meanwhile` runs (another client's request).
-async fn trickle<F, Fut>(stream: &mut TcpStream, bytes: &[u8], every: Duration, meanwhile: F) -> usize
+async fn trickle<F, Fut>(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    every: Duration,
+    meanwhile: F,
+) -> usize
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = ()>,
@@ -127,11 +132,16 @@ async fn slow_tls_handshake_is_cut_at_the_handshake_timeout_while_another_client
     let s = served.clone();
     let sent = tokio::time::timeout(
         BOUND,
-        trickle(&mut slow, &hello, Duration::from_millis(250), || async move {
-            let reply = client.get(addr, "/fast", &[]).await.unwrap();
-            assert_eq!(reply.status, 200);
-            s.fetch_add(1, Ordering::Relaxed);
-        }),
+        trickle(
+            &mut slow,
+            &hello,
+            Duration::from_millis(250),
+            || async move {
+                let reply = client.get(addr, "/fast", &[]).await.unwrap();
+                assert_eq!(reply.status, 200);
+                s.fetch_add(1, Ordering::Relaxed);
+            },
+        ),
     )
     .await
     .expect("the slow handshake was never cut");
@@ -236,7 +246,10 @@ const GET_ROOT: &[u8] = &[0x82, 0x86, 0x84];
 type ServerFrame = (u8, u32, Vec<u8>);
 
 /// Reads server frames until `done` says so or the connection ends (bounded).
-async fn read_frames(stream: &mut TcpStream, mut done: impl FnMut(&ServerFrame) -> bool) -> Vec<ServerFrame> {
+async fn read_frames(
+    stream: &mut TcpStream,
+    mut done: impl FnMut(&ServerFrame) -> bool,
+) -> Vec<ServerFrame> {
     let mut frames = Vec::new();
     let read = async {
         loop {
@@ -263,7 +276,12 @@ async fn read_frames(stream: &mut TcpStream, mut done: impl FnMut(&ServerFrame) 
 }
 
 fn error_code(payload: &[u8], at: usize) -> u32 {
-    u32::from_be_bytes([payload[at], payload[at + 1], payload[at + 2], payload[at + 3]])
+    u32::from_be_bytes([
+        payload[at],
+        payload[at + 1],
+        payload[at + 2],
+        payload[at + 3],
+    ])
 }
 
 /// An upstream that accepts connections, counts them and never answers.
@@ -366,7 +384,13 @@ async fn http2_streams_over_max_concurrent_streams_are_refused() {
     let mut out = PREFACE.to_vec();
     frame(&mut out, SETTINGS, 0, 0, &[]);
     for i in 0..STREAMS {
-        frame(&mut out, HEADERS, END_HEADERS | END_STREAM, 1 + 2 * i, GET_ROOT);
+        frame(
+            &mut out,
+            HEADERS,
+            END_HEADERS | END_STREAM,
+            1 + 2 * i,
+            GET_ROOT,
+        );
     }
     let mut conn = TcpStream::connect(addr).await.unwrap();
     conn.write_all(&out).await.unwrap();

@@ -184,8 +184,7 @@ async fn none_and_mtls(pki: &Pki) -> (GatewayConfig, GatewayConfig) {
 }
 
 #[tokio::test]
-async fn keep_alive_connection_that_served_a_request_gets_no_old_mode_answer_after_a_mode_change()
-{
+async fn keep_alive_connection_that_served_a_request_gets_no_old_mode_answer_after_a_mode_change() {
     // SPEC §2: a connection that served a request before the change serves no request
     // under the old mode: the next one is judged under `mtls` + `required` (no certificate
     // on this connection: 401) or the connection closes unanswered. Never 200, even for a
@@ -237,7 +236,10 @@ async fn keep_alive_connection_that_served_nothing_serves_one_request_after_a_mo
     let reply = fresh.get("/a").await.unwrap();
     reply.assert_echo();
     assert!(closes(&reply), "{:?}", reply.headers);
-    assert!(fresh.get("/b").await.is_err(), "a second request was served");
+    assert!(
+        fresh.get("/b").await.is_err(),
+        "a second request was served"
+    );
 
     // The same with two requests pipelined in one write: the first is answered, the
     // second never is.
@@ -248,9 +250,11 @@ async fn keep_alive_connection_that_served_nothing_serves_one_request_after_a_mo
         .await
         .unwrap();
     apply(&runtime, &mtls);
-    tls.write_all(b"GET /p1 HTTP/1.1\r\nHost: localhost\r\n\r\nGET /p2 HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await
-        .unwrap();
+    tls.write_all(
+        b"GET /p1 HTTP/1.1\r\nHost: localhost\r\n\r\nGET /p2 HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await
+    .unwrap();
     let mut raw = Vec::new();
     // The server closes: read to the end (bounded, for a failing test).
     let read = tokio::time::timeout(Duration::from_secs(20), tls.read_to_end(&mut raw)).await;
@@ -318,7 +322,10 @@ async fn http2_connection_of_the_old_mode_serves_at_most_one_of_150_streams() {
             let req = Request::get("https://localhost/before")
                 .body(Full::new(Bytes::new()))
                 .unwrap();
-            assert_eq!(sender.clone().send_request(req).await.unwrap().status(), 200);
+            assert_eq!(
+                sender.clone().send_request(req).await.unwrap().status(),
+                200
+            );
         }
         apply(&runtime, &mtls);
         let (statuses, errors) = h2_burst(&sender, 150).await;
@@ -328,7 +335,10 @@ async fn http2_connection_of_the_old_mode_serves_at_most_one_of_150_streams() {
             ok <= allowed,
             "served before: {served_before}: {ok} of 150 streams got 200 under the old mode"
         );
-        assert!(statuses.iter().all(|s| *s == 200 || *s == 401), "{statuses:?}");
+        assert!(
+            statuses.iter().all(|s| *s == 200 || *s == 401),
+            "{statuses:?}"
+        );
         assert_eq!(statuses.len() + errors.len(), 150);
         assert!(
             errors.iter().all(refused),
@@ -354,7 +364,10 @@ async fn requests_that_satisfy_both_modes_do_not_fail_on_a_change_from_mtls_to_n
     let req = Request::get("https://localhost/h2")
         .body(Full::new(Bytes::new()))
         .unwrap();
-    assert_eq!(sender.clone().send_request(req).await.unwrap().status(), 200);
+    assert_eq!(
+        sender.clone().send_request(req).await.unwrap().status(),
+        200
+    );
 
     apply(&runtime, &none);
     // HTTP/1.1: served under the new settings unless the close won the race (a request
@@ -434,7 +447,9 @@ async fn mode_toggles_under_concurrent_load_fail_no_request() {
                         }
                     }
                 }
-                let Some((c, used)) = conn.as_mut() else { continue };
+                let Some((c, used)) = conn.as_mut() else {
+                    continue;
+                };
                 let outcome = c.get(&format!("/t{task}/{i}")).await;
                 *used += 1;
                 // A reused connection of the old mode may be closed without an answer

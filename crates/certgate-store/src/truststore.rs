@@ -279,8 +279,12 @@ impl TrustStore {
             let mode = meta.permissions().mode() & 0o777;
             if mode != want {
                 match fs::set_permissions(&path, fs::Permissions::from_mode(want)) {
-                    Ok(()) => tracing::info!(path = %path.display(), from = format!("{mode:o}"), to = format!("{want:o}"), "trust store: narrowed the file mode"),
-                    Err(e) => tracing::warn!(path = %path.display(), error = %e, "trust store: cannot narrow the file mode"),
+                    Ok(()) => {
+                        tracing::info!(path = %path.display(), from = format!("{mode:o}"), to = format!("{want:o}"), "trust store: narrowed the file mode")
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "trust store: cannot narrow the file mode")
+                    }
                 }
             }
         }

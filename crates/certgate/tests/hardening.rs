@@ -137,8 +137,18 @@ fn write_config(dir: &Path, extra: &str) -> PathBuf {
 /// `curl` with the admin token; the status and the body.
 fn admin(admin: &str, method: &str, path: &str, body: Option<&serde_json::Value>) -> (u16, String) {
     let mut cmd = Command::new("curl");
-    cmd.args(["-s", "--noproxy", "*", "--max-time", "20", "-w", "\n%{http_code}", "-X", method])
-        .args(["-H", &format!("Authorization: Bearer {TOKEN}")]);
+    cmd.args([
+        "-s",
+        "--noproxy",
+        "*",
+        "--max-time",
+        "20",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        method,
+    ])
+    .args(["-H", &format!("Authorization: Bearer {TOKEN}")]);
     if let Some(b) = body {
         cmd.args(["-H", "Content-Type: application/json", "-d", &b.to_string()]);
     }
@@ -198,9 +208,15 @@ fn serve_keeps_the_data_dir_private_whatever_the_umask() {
     // A write, so that the database has written through its WAL.
     let (status, body) = Command::new("curl")
         .args(["-s", "--noproxy", "*", "-w", "\n%{http_code}", "-X", "POST"])
-        .args(["-H", "Authorization: Bearer 0123456789abcdef0123456789abcdef"])
+        .args([
+            "-H",
+            "Authorization: Bearer 0123456789abcdef0123456789abcdef",
+        ])
         .args(["-H", "Content-Type: application/json"])
-        .args(["-d", r#"{"name":"a","base_path":"/a","upstream":"http://127.0.0.1:9"}"#])
+        .args([
+            "-d",
+            r#"{"name":"a","base_path":"/a","upstream":"http://127.0.0.1:9"}"#,
+        ])
         .arg(format!("{admin_url}/api/v1/apis"))
         .output()
         .map(|o| {
@@ -232,7 +248,8 @@ fn client_pki(dir: &Path) -> (String, PathBuf, PathBuf) {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let ca_key = KeyPair::generate().unwrap();
     let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.distinguished_name.push(DnType::CommonName, "hardening CA");
+    ca.distinguished_name
+        .push(DnType::CommonName, "hardening CA");
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca_cert = ca.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca, ca_key);
@@ -249,7 +266,17 @@ fn client_pki(dir: &Path) -> (String, PathBuf, PathBuf) {
 /// One mtls request with the client certificate; the status (`000`: no answer).
 fn mtls_status(proxy: &str, cert: &Path, key: &Path) -> String {
     let out = Command::new("curl")
-        .args(["-sk", "--noproxy", "*", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args([
+            "-sk",
+            "--noproxy",
+            "*",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
         .arg("--cert")
         .arg(cert)
         .arg("--key")
@@ -276,14 +303,38 @@ fn mtls_node(dir: &Path, auto_recover: bool) -> (Proc, String, String, PathBuf, 
     let mut p = Proc::serve(&cfg, dir, "022");
     let (proxy, admin_url) = p.addresses();
     let (ca_pem, cert, key) = client_pki(dir);
-    let (s, b) = admin(&admin_url, "POST", "/api/v1/certificates", Some(&serde_json::json!({"name": "ca", "pem": ca_pem})));
+    let (s, b) = admin(
+        &admin_url,
+        "POST",
+        "/api/v1/certificates",
+        Some(&serde_json::json!({"name": "ca", "pem": ca_pem})),
+    );
     assert_eq!(s, 201, "{b}");
-    let id = serde_json::from_str::<serde_json::Value>(&b).unwrap()["id"].as_i64().unwrap();
-    let (s, b) = admin(&admin_url, "POST", "/api/v1/gateway/trusted-certificates", Some(&serde_json::json!({"certificate_id": id})));
+    let id = serde_json::from_str::<serde_json::Value>(&b).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (s, b) = admin(
+        &admin_url,
+        "POST",
+        "/api/v1/gateway/trusted-certificates",
+        Some(&serde_json::json!({"certificate_id": id})),
+    );
     assert_eq!(s, 201, "{b}");
-    let (s, b) = admin(&admin_url, "PUT", "/api/v1/gateway/client-cert-auth", Some(&serde_json::json!({"mode": "mtls", "required": true, "validation_failure": "http"})));
+    let (s, b) = admin(
+        &admin_url,
+        "PUT",
+        "/api/v1/gateway/client-cert-auth",
+        Some(&serde_json::json!({"mode": "mtls", "required": true, "validation_failure": "http"})),
+    );
     assert_eq!(s, 200, "{b}");
-    let (s, b) = admin(&admin_url, "POST", "/api/v1/apis", Some(&serde_json::json!({"name": "api", "base_path": "/api", "upstream": "http://127.0.0.1:9"})));
+    let (s, b) = admin(
+        &admin_url,
+        "POST",
+        "/api/v1/apis",
+        Some(
+            &serde_json::json!({"name": "api", "base_path": "/api", "upstream": "http://127.0.0.1:9"}),
+        ),
+    );
     assert_eq!(s, 201, "{b}");
     assert_eq!(mtls_status(&proxy, &cert, &key), "502");
     (p, proxy, admin_url, cert, key)
@@ -294,7 +345,10 @@ const WATCH_BOUND: Duration = Duration::from_secs(10);
 
 fn damage_bundle(dir: &Path) {
     let bundle = dir.join("data/truststore/truststore.pem");
-    let mut f = std::fs::OpenOptions::new().append(true).open(&bundle).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&bundle)
+        .unwrap();
     f.write_all(b"not a certificate\n").unwrap();
 }
 
@@ -319,7 +373,12 @@ fn a_trust_store_damaged_while_the_node_runs_fails_closed_without_any_admin_call
     assert!(body.contains("corrupted"), "{body}");
     // It stays failed (auto_recover = false) until recovered.
     assert_eq!(mtls_status(&proxy, &cert, &key), "403");
-    let (s, _) = admin(&admin_url, "POST", "/api/v1/truststore/recover", Some(&serde_json::json!({})));
+    let (s, _) = admin(
+        &admin_url,
+        "POST",
+        "/api/v1/truststore/recover",
+        Some(&serde_json::json!({})),
+    );
     assert_eq!(s, 200);
     assert_eq!(mtls_status(&proxy, &cert, &key), "502");
 }
@@ -335,7 +394,8 @@ fn a_trust_store_damaged_while_the_node_runs_is_rebuilt_and_logged_with_auto_rec
     p.seen.clear();
     damage_bundle(dir.path());
     assert!(
-        p.wait_for(WATCH_BOUND, |l| l.contains("auto_recover is on, rebuilding")),
+        p.wait_for(WATCH_BOUND, |l| l
+            .contains("auto_recover is on, rebuilding")),
         "no rebuild logged: {:#?}",
         p.seen
     );
@@ -412,7 +472,17 @@ fn settled_rss(p: &Proc) -> u64 {
 
 fn plain_status(proxy: &str, path: &str) -> String {
     let out = Command::new("curl")
-        .args(["-s", "--noproxy", "*", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args([
+            "-s",
+            "--noproxy",
+            "*",
+            "--max-time",
+            "10",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
         .arg(format!("{proxy}{path}"))
         .output()
         .unwrap();
