@@ -5,6 +5,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use certgate_store::{ErrorKind, StoreError};
 
+/// The message of every 500 answer; the detail is logged.
+pub const INTERNAL_MESSAGE: &str = "Internal error; the details are in the node's log.";
+
 /// An error answer of the admin API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -36,18 +39,23 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
-    /// 500 `internal_error`, logged.
-    pub fn internal(message: impl Into<String>) -> Self {
-        let message = message.into();
-        tracing::error!(%message, "admin API internal error");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
+    /// 500 `internal_error`. The detail (database, file system or task errors, which
+    /// may name paths and internals) goes to the log only; the answer says
+    /// [`INTERNAL_MESSAGE`].
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "admin API internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            INTERNAL_MESSAGE,
+        )
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e.kind() {
-            ErrorKind::Internal => ApiError::internal(e.to_string()),
+            ErrorKind::Internal => ApiError::internal(e),
             kind => ApiError::new(
                 StatusCode::from_u16(kind.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                 e.code(),

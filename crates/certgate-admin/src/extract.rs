@@ -2,12 +2,15 @@
 //! a body that is not JSON is 400 `malformed_body`, JSON that does not fit the expected
 //! shape (missing, unknown or wrongly typed field) is 422 `invalid_body`, and a body over
 //! the limit is 413 `payload_too_large`. (axum's own `Json` rejects in plain text.)
+//! Also [`token_eq`], the bearer token comparison.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 
@@ -67,5 +70,33 @@ where
             }
         })?;
         parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Whether the presented bearer token equals the configured one, in time that depends
+/// on neither token's content nor its length: both sides are hashed with SHA-256 and the
+/// digests compared in constant time (a plain constant-time compare of the tokens
+/// returns early on a length mismatch, which tells an attacker the token's length). An
+/// empty configured token never matches.
+pub fn token_eq(presented: &str, expected: &str) -> bool {
+    let a: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let b: [u8; 32] = Sha256::digest(expected.as_bytes()).into();
+    let same = bool::from(a.ct_eq(&b));
+    same && !expected.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_eq;
+
+    #[test]
+    fn token_eq_matches_only_the_same_token() {
+        let token = "0123456789abcdef0123456789abcdef";
+        assert!(token_eq(token, token));
+        assert!(!token_eq("0123456789abcdef0123456789abcdeX", token));
+        assert!(!token_eq("0123456789abcdef", token));
+        assert!(!token_eq(&format!("{token}0"), token));
+        assert!(!token_eq("", token));
+        assert!(!token_eq("", ""));
     }
 }

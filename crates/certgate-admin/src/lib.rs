@@ -51,7 +51,6 @@ use axum::routing::{get, post, put};
 use axum::Router;
 use certgate_store::{GatewayConfig, Store, TrustStore, TrustStoreInfo};
 use metrics_exporter_prometheus::PrometheusHandle;
-use subtle::ConstantTimeEq;
 
 pub mod activity;
 pub mod cluster;
@@ -210,7 +209,7 @@ impl AdminState {
     }
 
     fn token_matches(&self, presented: &str) -> bool {
-        !self.token.is_empty() && bool::from(presented.as_bytes().ct_eq(self.token.as_bytes()))
+        extract::token_eq(presented, &self.token)
     }
 }
 

@@ -14,7 +14,6 @@
 //! would arm and clear a timer per request.)
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::fmt::Display;
 use std::future::{poll_fn, Future};
 use std::io;
@@ -40,7 +39,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::evaluate::{evaluate, Decision, Presented};
+use crate::evaluate::{evaluate, Decision, DenialReason, Presented};
 use crate::header_mode::{take_header_cert, HeaderCert};
 use crate::identity::{CertSource, ClientIdentity, IdentityVerdict};
 use crate::response::{error_response, BoxError, ProxyBody};
@@ -190,6 +189,59 @@ pub async fn serve(
     Ok(())
 }
 
+/// Protocol limits against greedy peers, set explicitly rather than inherited from
+/// hyper's and h2's defaults (the values are theirs; docs/SECURITY.md "Limits" compares
+/// them with nginx and Envoy).
+mod limits {
+    /// HTTP/1.1: header fields per request head; more gets 431.
+    pub(super) const H1_MAX_HEADERS: usize = 100;
+    /// HTTP/2: streams a client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS);
+    /// a stream over it is refused with RST_STREAM(REFUSED_STREAM).
+    pub(super) const H2_MAX_CONCURRENT_STREAMS: u32 = 200;
+    /// HTTP/2: streams the client reset before they were accepted; past it the
+    /// connection ends with GOAWAY(ENHANCE_YOUR_CALM) (the "rapid reset" attack,
+    /// CVE-2023-44487).
+    pub(super) const H2_MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 20;
+    /// HTTP/2: streams the server reset for protocol errors of the client; past it
+    /// GOAWAY(ENHANCE_YOUR_CALM).
+    pub(super) const H2_MAX_LOCAL_ERROR_RESET_STREAMS: usize = 1024;
+    /// HTTP/2: flow-control window per stream and per connection (bytes the client may
+    /// send before the node reads them).
+    pub(super) const H2_STREAM_WINDOW: u32 = 1024 * 1024;
+    /// See [`H2_STREAM_WINDOW`].
+    pub(super) const H2_CONNECTION_WINDOW: u32 = 1024 * 1024;
+    /// HTTP/2: largest frame payload the node accepts (SETTINGS_MAX_FRAME_SIZE).
+    pub(super) const H2_MAX_FRAME_SIZE: u32 = 16 * 1024;
+    /// HTTP/2: response bytes buffered per stream for a client that does not read.
+    pub(super) const H2_MAX_SEND_BUF_SIZE: usize = 400 * 1024;
+}
+
+/// Sets the HTTP/2 limits on an `http2::Builder` or on hyper-util's `Http2Builder`
+/// (two types with the same methods).
+macro_rules! h2_limits {
+    ($builder:expr, $settings:expr) => {
+        $builder
+            .max_header_list_size(max_head($settings).1)
+            .max_concurrent_streams(limits::H2_MAX_CONCURRENT_STREAMS)
+            .max_pending_accept_reset_streams(limits::H2_MAX_PENDING_ACCEPT_RESET_STREAMS)
+            .max_local_error_reset_streams(limits::H2_MAX_LOCAL_ERROR_RESET_STREAMS)
+            .initial_stream_window_size(limits::H2_STREAM_WINDOW)
+            .initial_connection_window_size(limits::H2_CONNECTION_WINDOW)
+            .max_frame_size(limits::H2_MAX_FRAME_SIZE)
+            .max_send_buf_size(limits::H2_MAX_SEND_BUF_SIZE)
+    };
+}
+
+/// The largest request head: hyper refuses an HTTP/1.1 buffer under 8 KiB; past it a
+/// request head gets 431 (HTTP/2: the header list, SETTINGS_MAX_HEADER_LIST_SIZE).
+fn max_head(settings: &ProxySettings) -> (usize, u32) {
+    let h1 = settings.max_header_bytes.max(8192);
+    (
+        h1,
+        u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX),
+    )
+}
+
 /// hyper's HTTP/1.1 settings.
 fn http1_builder(settings: &ProxySettings) -> http1::Builder {
     let mut builder = http1::Builder::new();
@@ -199,18 +251,18 @@ fn http1_builder(settings: &ProxySettings) -> http1::Builder {
         // Enforced by the supervisor instead (see the module docs).
         .header_read_timeout(None)
         // hyper refuses a buffer under 8 KiB; past it a request head gets 431.
-        .max_buf_size(settings.max_header_bytes.max(8192))
+        .max_buf_size(max_head(settings).0)
         // The exact limit (the buffer's is approximate: one read may overshoot it).
-        .max_header_size(settings.max_header_bytes);
+        .max_header_size(settings.max_header_bytes)
+        .max_headers(limits::H1_MAX_HEADERS);
     builder
 }
 
 /// hyper's HTTP/2 settings.
 fn http2_builder(settings: &ProxySettings) -> http2::Builder<TokioExecutor> {
     let mut builder = http2::Builder::new(TokioExecutor::new());
-    builder
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
+    builder.timer(TokioTimer::new());
+    h2_limits!(builder, settings);
     builder
 }
 
@@ -222,11 +274,11 @@ fn auto_builder(settings: &ProxySettings) -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .keep_alive(true)
         .header_read_timeout(None)
-        .max_buf_size(settings.max_header_bytes.max(8192));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
+        .max_buf_size(max_head(settings).0)
+        .max_headers(limits::H1_MAX_HEADERS);
+    let mut h2 = builder.http2();
+    h2.timer(TokioTimer::new());
+    h2_limits!(h2, settings);
     builder
 }
 
@@ -505,14 +557,17 @@ async fn supervise(
                     watch_modes = false;
                     continue;
                 }
-                // HTTP/2: GOAWAY lets the client move to a new connection without
-                // losing a request. HTTP/1.1 closes with `Connection: close` on its
-                // next response instead (closing an idle one could race a request).
+                // SPEC §2. HTTP/2: GOAWAY to every old connection; the streams the
+                // client sent before it are still read and judged per request, later
+                // ones are refused. HTTP/1.1 once it has served a request: closed when
+                // idle, or after its current response. (A request racing that close
+                // is one the rule may leave unanswered.) An HTTP/1.1 connection that
+                // has served nothing keeps its one request.
                 let generation = *modes.borrow_and_update();
                 registry.close_where(|c| {
                     (c.mode_generation != generation
-                        && c.h2.load(Ordering::Relaxed)
-                        && c.served.load(Ordering::Relaxed) > 0)
+                        && (c.h2.load(Ordering::Relaxed)
+                            || c.served.load(Ordering::Relaxed) > 0))
                         .then_some(Close::Graceful)
                 });
             }
@@ -577,14 +632,19 @@ async fn serve_http<I>(
     });
     ctx.touch();
     let _registration = registry.register(&ctx);
+    // A mode change between the accept and the registration did not see this connection.
+    if matches!(proto, Proto::Http2) && shared.runtime.snapshot().mode_generation != mode_generation
+    {
+        ctx.close.request(Close::Graceful);
+    }
     let svc_ctx = ctx.clone();
     let service = service_fn(move |req| {
         let in_flight = InFlight::enter(svc_ctx.clone());
         async move {
             // Boxed: hyper keeps a slot of this future's size for every connection,
             // idle or not; the pipeline's state only needs to live during a request.
-            let resp = Box::pin(handle(&in_flight.0, req)).await;
-            Ok::<_, Infallible>(resp.map(|body| TrackedBody {
+            let resp = Box::pin(handle(&in_flight.0, req)).await?;
+            Ok::<_, h2::Error>(resp.map(|body| TrackedBody {
                 body,
                 _in_flight: in_flight,
             }))
@@ -682,10 +742,68 @@ impl Body for TrackedBody {
     }
 }
 
-/// The per-request pipeline.
-async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Response<ProxyBody> {
+/// What the mode-change rule of SPEC §2 makes of `decision`, the new settings' answer to
+/// a request on a connection accepted under an older mode generation: `Some` answer, or
+/// `None` to refuse the request unanswered (HTTP/1.1: the connection closes without a
+/// response; HTTP/2: `RST_STREAM(REFUSED_STREAM)`), which a client may retry on a new
+/// connection.
+///
+/// - The connection's first request may be served under the old mode: a connection
+///   accepted under `none` passes a request the new settings refuse for want of a
+///   certificate (`none` passed it, and the connection could not present one).
+///   Otherwise the new settings judge it (a certificate the new mode finds bad, e.g.
+///   a header-mode header, is refused as usual).
+/// - Any later request is judged under the new settings, except that a refusal for
+///   want of a certificate on a connection that could not present one (accepted under
+///   `none` or `header`, now `mtls`: its handshake asked for no certificate) is refused
+///   unanswered rather than answered 401, so a client holding a valid certificate
+///   loses nothing by retrying on a new connection.
+///
+/// No request is ever served under the old mode except the first, and a request that
+/// satisfies the new settings is always served.
+fn after_mode_change(
+    accepted: CertAuthMode,
+    current: CertAuthMode,
+    first_request: bool,
+    decision: Decision,
+    routed: bool,
+) -> Option<Decision> {
+    let Decision::Deny { status, reason } = decision else {
+        return Some(decision);
+    };
+    if status != StatusCode::UNAUTHORIZED {
+        return Some(decision);
+    }
+    if first_request && accepted == CertAuthMode::None {
+        return Some(if routed {
+            Decision::Proxy
+        } else {
+            Decision::NotFound
+        });
+    }
+    let could_not_present = accepted != CertAuthMode::Mtls && current == CertAuthMode::Mtls;
+    if could_not_present && reason == DenialReason::NoCertificate {
+        return None;
+    }
+    Some(decision)
+}
+
+/// A request refused unanswered by [`after_mode_change`]. hyper closes an HTTP/1.1
+/// connection whose service fails without writing a response, and resets an HTTP/2
+/// stream with the `h2::Reason` it finds in the error.
+#[derive(Debug)]
+struct Refused;
+
+impl From<Refused> for h2::Error {
+    fn from(_: Refused) -> h2::Error {
+        h2::Error::from(h2::Reason::REFUSED_STREAM)
+    }
+}
+
+/// The per-request pipeline. `Err` refuses the request unanswered.
+async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Result<Response<ProxyBody>, Refused> {
     let start = Instant::now();
-    ctx.served.fetch_add(1, Ordering::Relaxed);
+    let first_request = ctx.served.fetch_add(1, Ordering::Relaxed) == 0;
     let version = req.version();
     if version == Version::HTTP_2 {
         ctx.h2.store(true, Ordering::Relaxed);
@@ -719,19 +837,21 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Response<ProxyBody
         (None, false) => Presented::None,
     };
     let mut decision = evaluate(&snapshot, route.as_deref(), presented);
-    // A connection accepted under mode `none` could not present a certificate. Its
-    // requests after a mode change keep the old mode's answer (it closes after this
-    // response), so that no request satisfying both the old and new settings fails.
-    if let Decision::Deny { status, .. } = decision {
-        if status == StatusCode::UNAUTHORIZED
-            && ctx.accepted_mode == CertAuthMode::None
-            && snapshot.mode_generation != ctx.mode_generation
-        {
-            decision = if route.is_some() {
-                Decision::Proxy
-            } else {
-                Decision::NotFound
-            };
+    // SPEC §2: a connection of an older mode generation (one integer compare per request).
+    if snapshot.mode_generation != ctx.mode_generation {
+        match after_mode_change(
+            ctx.accepted_mode,
+            snapshot.mode,
+            first_request,
+            decision,
+            route.is_some(),
+        ) {
+            Some(d) => decision = d,
+            None => {
+                tracing::debug!(peer = %ctx.peer, "request on a connection of the old mode refused unanswered");
+                ctx.close.request(Close::Graceful);
+                return Err(Refused);
+            }
         }
     }
     let api = route.as_ref().map(|r| r.name.as_str()).unwrap_or("");
@@ -789,7 +909,7 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Response<ProxyBody
         fingerprint = info.map(|i| i.fingerprint_sha256.as_str()).unwrap_or(""),
         reason = denial.map(|r| r.as_str()).unwrap_or(""),
     );
-    resp
+    Ok(resp)
 }
 
 /// The answer to a request whose target is refused ([`crate::route::TargetError`]):

@@ -16,6 +16,7 @@
 
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -151,6 +152,35 @@ struct State {
     info: TrustStoreInfo,
     /// The manifest of the last bundle verified or built; `None` while failed.
     manifest: Option<Manifest>,
+    /// The files as they were when `info` was found: a differing stamp means they
+    /// changed since and must be verified again.
+    stamp: Option<DiskStamp>,
+    /// The configuration generation `info` was found for.
+    generation: Option<u64>,
+}
+
+/// What `stat` says about one file: enough to notice any write (a write moves ctime,
+/// which no user can set back) without reading the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    ino: u64,
+    mtime_ns: i128,
+    ctime_ns: i128,
+}
+
+/// The stamps of the bundle and the manifest (`None`: cannot be stat'ed).
+type DiskStamp = [Option<FileStamp>; 2];
+
+fn file_stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).ok()?;
+    Some(FileStamp {
+        len: m.len(),
+        ino: m.ino(),
+        mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
+        ctime_ns: i128::from(m.ctime()) * 1_000_000_000 + i128::from(m.ctime_nsec()),
+    })
 }
 
 impl State {
@@ -184,6 +214,8 @@ impl TrustStore {
             state: Mutex::new(State {
                 info: TrustStoreInfo::failed(TrustStoreStatus::Missing),
                 manifest: None,
+                stamp: None,
+                generation: None,
             }),
         }
     }
@@ -213,12 +245,65 @@ impl TrustStore {
         self.lock().info.clone()
     }
 
+    /// True when the files changed on disk since the last start, sync or recover looked
+    /// at them (two `stat` calls, no read): the node's watcher then syncs again, so a
+    /// trust store damaged while the node runs fails closed within one watch period.
+    pub fn changed_on_disk(&self) -> bool {
+        let stamp = self.disk_stamp();
+        self.lock().stamp != Some(stamp)
+    }
+
+    /// The status last found for configuration `generation`, if the files have not
+    /// changed since: what `/readyz` answers without reading the store's configuration
+    /// or hashing the bundle again. `None`: sync first.
+    pub fn current(&self, generation: u64) -> Option<TrustStoreInfo> {
+        let stamp = self.disk_stamp();
+        let state = self.lock();
+        (state.generation == Some(generation) && state.stamp == Some(stamp))
+            .then(|| state.info.clone())
+    }
+
+    /// Narrows the modes of an existing trust store (written by an older version, or
+    /// under a lax umask) to 0700 / 0600.
+    fn narrow_modes(&self) {
+        let targets = [
+            (self.dir.clone(), PRIVATE_DIR_MODE),
+            (self.bundle_path(), PRIVATE_FILE_MODE),
+            (self.manifest_path(), PRIVATE_FILE_MODE),
+        ];
+        for (path, want) in targets {
+            let Ok(meta) = fs::metadata(&path) else {
+                continue;
+            };
+            let mode = meta.permissions().mode() & 0o777;
+            if mode != want {
+                match fs::set_permissions(&path, fs::Permissions::from_mode(want)) {
+                    Ok(()) => {
+                        tracing::info!(path = %path.display(), from = format!("{mode:o}"), to = format!("{want:o}"), "trust store: narrowed the file mode")
+                    }
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "trust store: cannot narrow the file mode")
+                    }
+                }
+            }
+        }
+    }
+
+    fn disk_stamp(&self) -> DiskStamp {
+        [
+            file_stamp(&self.bundle_path()),
+            file_stamp(&self.manifest_path()),
+        ]
+    }
+
     /// Node start: builds the trust store of a new data dir; otherwise loads and verifies
     /// the files, rebuilds them when intact but out of date, and reports a damaged trust
     /// store (rebuilding it when `auto_recover` is on). `force_recovery` rebuilds whatever
     /// the state.
     pub fn start(&self, config: &GatewayConfig, force_recovery: bool) -> TrustStoreInfo {
         let mut state = self.lock();
+        state.generation = Some(config.generation);
+        self.narrow_modes();
         if force_recovery {
             tracing::info!(dir = %self.dir.display(), "trust store: force_recovery set, rebuilding from the store");
             return self.build(&mut state, config);
@@ -237,12 +322,14 @@ impl TrustStore {
     /// reports damage (then rebuilds when `auto_recover` is on).
     pub fn sync(&self, config: &GatewayConfig) -> TrustStoreInfo {
         let mut state = self.lock();
+        state.generation = Some(config.generation);
         self.check(&mut state, config, false)
     }
 
     /// Rebuilds the trust store from `config` now, whatever its state.
     pub fn recover(&self, config: &GatewayConfig) -> TrustStoreInfo {
         let mut state = self.lock();
+        state.generation = Some(config.generation);
         tracing::info!(dir = %self.dir.display(), "trust store: recovery requested, rebuilding from the store");
         self.build(&mut state, config)
     }
@@ -255,6 +342,8 @@ impl TrustStore {
     fn check(&self, state: &mut State, config: &GatewayConfig, full: bool) -> TrustStoreInfo {
         // Skip re-parsing the bundle when its checksum is the one verified before.
         let known = if full { None } else { state.manifest.clone() };
+        // Stamped before reading: a change during the read shows at the next look.
+        state.stamp = Some(self.disk_stamp());
         match self.verify(known.as_ref()) {
             Ok(manifest) => {
                 if matches_config(&manifest, config) {
@@ -327,7 +416,9 @@ impl TrustStore {
     }
 
     fn build(&self, state: &mut State, config: &GatewayConfig) -> TrustStoreInfo {
-        match self.write_files(config) {
+        let written = self.write_files(config);
+        state.stamp = Some(self.disk_stamp());
+        match written {
             Ok(manifest) => {
                 state.set_ok(manifest);
                 tracing::info!(
@@ -346,7 +437,7 @@ impl TrustStore {
     }
 
     fn write_files(&self, config: &GatewayConfig) -> io::Result<Manifest> {
-        fs::create_dir_all(&self.dir)?;
+        create_private_dir(&self.dir)?;
         let mut bundle = String::new();
         for t in &config.trusted_certificates {
             bundle.push_str(t.pem.trim_end());
@@ -410,6 +501,25 @@ fn bundle_fingerprints(bundle: &[u8]) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
+/// The mode of the bundle and the manifest: only the node's user reads them.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+/// The mode of `truststore/`.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Creates `dir` (and missing parents) with mode 0700, and narrows an existing one to
+/// 0700, whatever the umask.
+fn create_private_dir(dir: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR_MODE)
+        .create(dir)?;
+    let mode = fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode != PRIVATE_DIR_MODE {
+        fs::set_permissions(dir, fs::Permissions::from_mode(PRIVATE_DIR_MODE))?;
+    }
+    Ok(())
+}
+
 /// Writes `name` in `dir` atomically: a temp file in the same directory, fsync, rename
 /// over the target, fsync the directory.
 fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
@@ -420,7 +530,13 @@ fn write_atomic(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
+        // 0600 whatever the umask (the mode survives the rename).
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE_FILE_MODE)
+            .open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(PRIVATE_FILE_MODE))?;
         f.write_all(bytes)?;
         f.sync_all()?;
         drop(f);

@@ -110,7 +110,10 @@ fn proxy_settings(cfg: &Config) -> anyhow::Result<ProxySettings> {
     let l = &cfg.listener;
     let mut settings = if l.ssl {
         let (cert, key) = match (&l.certificate, &l.private_key) {
-            (Some(c), Some(k)) => (c.clone(), k.clone()),
+            (Some(c), Some(k)) => {
+                secrets::warn_if_shared(k);
+                (c.clone(), k.clone())
+            }
             _ => {
                 let (c, k, made) = secrets::ensure_self_signed(&cfg.data_dir)?;
                 if made {
@@ -377,17 +380,46 @@ async fn open_store(
     }
 }
 
+/// How often the trust store files are stat'ed for changes made behind the node's back.
+const TRUSTSTORE_WATCH: Duration = Duration::from_secs(2);
+
+/// Watches the trust store files (two `stat` calls per period) and reloads when they
+/// changed: a trust store damaged on disk while the node runs fails closed within one
+/// period, or is rebuilt (and logged) with `auto_recover` (SPEC §5). Ends at shutdown.
+fn spawn_truststore_watch(reloader: Arc<Reloader>, mut stop: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TRUSTSTORE_WATCH);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                _ = tick.tick() => {}
+            }
+            let ts = reloader.truststore.clone();
+            // A failed stat task counts as a change: verify rather than trust.
+            let changed = tokio::task::spawn_blocking(move || ts.changed_on_disk())
+                .await
+                .unwrap_or(true);
+            if changed {
+                tracing::info!("trust store files changed on disk; verifying them");
+                reloader.reload().await;
+            }
+        }
+    });
+}
+
 /// Starts a node: opens the store, builds the trust store and the first snapshot, binds
 /// both listeners and spawns their tasks.
 pub async fn start(cfg: &Config) -> anyhow::Result<RunningNode> {
-    std::fs::create_dir_all(&cfg.data_dir)
-        .with_context(|| format!("data_dir: cannot create {}", cfg.data_dir.display()))?;
+    secrets::prepare_data_dir(&cfg.data_dir)?;
     let metrics = metrics_handle();
     let settings = proxy_settings(cfg)?;
 
     let store_url = cfg.store_url();
     let sqlite_lock = lock_sqlite(&store_url)?;
+    secrets::secure_sqlite_files(&store_url)?;
     let (store, last) = open_store(&store_url, &cfg.data_dir).await?;
+    secrets::secure_sqlite_files(&store_url)?;
     let (config, source) = match last {
         Some(c) => (c, ConfigSource::LastConfig),
         None => {
@@ -471,6 +503,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<RunningNode> {
     let follower = tokio::spawn(follow_changes(reloader.clone()));
 
     let (shutdown, _) = watch::channel(false);
+    spawn_truststore_watch(reloader.clone(), shutdown.subscribe());
     let wait_for = |tx: &watch::Sender<bool>| {
         let mut rx = tx.subscribe();
         async move {
