@@ -13,7 +13,9 @@
 //! - [`settings`]: listener and upstream settings from the config file;
 //! - [`runtime`] and [`snapshot`]: the live configuration and its generations;
 //! - [`route`]: longest-prefix routing and the path rewrite;
-//! - [`identity`]: a presented certificate and its verdict;
+//! - [`identity`]: a presented certificate, its verdict and the verdict's end, and the
+//!   bounded verdict caches;
+//! - [`clock`]: the clock of the freshness rules (injectable for tests);
 //! - [`evaluate`]: the pure decision of SPEC §3;
 //! - [`header_mode`]: the certificate header (SPEC §6);
 //! - [`response`]: the JSON error bodies;
@@ -22,6 +24,7 @@
 
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod echo;
 pub mod evaluate;
 pub mod header_mode;
@@ -38,8 +41,9 @@ mod server;
 mod telemetry;
 mod tls;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use evaluate::{evaluate, Decision, DenialReason, Presented};
-pub use identity::{CertSource, ClientIdentity, IdentityVerdict};
+pub use identity::{CacheUsage, CertSource, ClientIdentity, IdentityVerdict};
 pub use runtime::Runtime;
 pub use server::serve;
 pub use settings::ProxySettings;
