@@ -111,3 +111,25 @@ fn strip_sign_byte(serial: &[u8]) -> &[u8] {
         s => s,
     }
 }
+
+/// The (canonical issuer DN, nextUpdate in Unix seconds) of every CRL in a PEM text, for
+/// the admin API's `crl_expired` warning (SPEC §16). CRLs without a nextUpdate and blocks
+/// that do not parse are left out (the store refuses those on input).
+pub fn next_updates_pem(pem: &str) -> Vec<(String, i64)> {
+    let mut out = Vec::new();
+    for block in x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes()).flatten() {
+        if block.label != "X509 CRL" {
+            continue;
+        }
+        let Ok((_, crl)) = CertificateRevocationList::from_der(&block.contents) else {
+            continue;
+        };
+        if let Some(next) = crl.next_update() {
+            out.push((
+                crate::dn::Dn::from_x509_name(crl.issuer()).to_string(),
+                next.timestamp(),
+            ));
+        }
+    }
+    out
+}

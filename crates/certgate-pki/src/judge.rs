@@ -321,7 +321,8 @@ impl Judge {
                     }
                 }
                 if crl_until < now_secs {
-                    return denied(DenyReason::RevocationUnknown, FOREVER);
+                    // Until the path's own end: `revocation_failure = soft` passes it that long.
+                    return denied(DenyReason::RevocationUnknown, until);
                 }
                 Judgement {
                     verdict: Verdict::Trusted,

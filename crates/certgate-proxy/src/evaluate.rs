@@ -34,6 +34,9 @@ pub enum DenialReason {
     /// A CRL for a certificate of the chain is past its nextUpdate, so the revocation
     /// status cannot be learned (SPEC §16, `revocation_failure = strict`).
     RevocationUnknown,
+    /// mtls with `sni_host_check`: the request's Host names another host than the TLS
+    /// SNI (SPEC §16; 421, counted under this reason, beyond SPEC §3's list).
+    MisdirectedRequest,
 }
 
 impl DenialReason {
@@ -50,6 +53,7 @@ impl DenialReason {
             DenialReason::UntrustedProxy => "untrusted_proxy",
             DenialReason::TruststoreUnavailable => "truststore_unavailable",
             DenialReason::RevocationUnknown => "revocation_unknown",
+            DenialReason::MisdirectedRequest => "misdirected_request",
         }
     }
 }

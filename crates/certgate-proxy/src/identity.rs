@@ -65,10 +65,17 @@ pub struct ClientIdentity {
     pub valid_until: u64,
     /// SHA-256 over the chain, the key of verdict caches.
     pub chain_hash: [u8; 32],
+    /// The chain passed only because `revocation_failure = soft` (a configured CRL of
+    /// its path is past nextUpdate): every request it serves is counted.
+    pub revocation_soft_pass: bool,
     /// DN-match results per pattern-set id.
     dn_cache: Mutex<Vec<(u64, bool)>>,
     /// The SPEC §7 headers, rendered on first use.
     identity_headers: OnceLock<Vec<(HeaderName, HeaderValue)>>,
+    /// The SPEC §16 `xfcc` header, rendered on first use.
+    xfcc_header: OnceLock<Vec<(HeaderName, HeaderValue)>>,
+    /// The SPEC §16 `rfc9440` headers, rendered on first use.
+    rfc9440_headers: OnceLock<Vec<(HeaderName, HeaderValue)>>,
 }
 
 impl ClientIdentity {
@@ -105,18 +112,22 @@ impl ClientIdentity {
         source: CertSource,
         trust: &TrustState,
         verdict: IdentityVerdict,
-        valid_until: u64,
+        valid_until: impl Into<Until>,
     ) -> ClientIdentity {
+        let valid_until = valid_until.into();
         ClientIdentity {
             chain,
             info,
             verdict,
             trust_generation: trust.generation,
             source,
-            valid_until,
+            valid_until: valid_until.until,
             chain_hash,
+            revocation_soft_pass: valid_until.soft_pass,
             dn_cache: Mutex::new(Vec::new()),
             identity_headers: OnceLock::new(),
+            xfcc_header: OnceLock::new(),
+            rfc9440_headers: OnceLock::new(),
         }
     }
 
@@ -197,8 +208,11 @@ impl ClientIdentity {
             source: CertSource::Header,
             valid_until: FOREVER,
             chain_hash: [0; 32],
+            revocation_soft_pass: false,
             dn_cache: Mutex::new(Vec::new()),
             identity_headers: OnceLock::new(),
+            xfcc_header: OnceLock::new(),
+            rfc9440_headers: OnceLock::new(),
         }
     }
 
@@ -268,6 +282,27 @@ impl ClientIdentity {
         })
     }
 
+    /// The `x-forwarded-client-cert` element of SPEC §16, rendered once per identity.
+    pub fn xfcc_header(&self) -> &[(HeaderName, HeaderValue)] {
+        self.xfcc_header.get_or_init(|| {
+            self.info
+                .as_ref()
+                .map(|i| crate::upstream::xfcc_header_values(i, &self.chain))
+                .unwrap_or_default()
+        })
+    }
+
+    /// The RFC 9440 `Client-Cert` (and `Client-Cert-Chain`) of SPEC §16, rendered once
+    /// per identity.
+    pub fn rfc9440_headers(&self) -> &[(HeaderName, HeaderValue)] {
+        self.rfc9440_headers.get_or_init(|| {
+            if self.info.is_none() {
+                return Vec::new();
+            }
+            crate::upstream::rfc9440_header_values(&self.chain)
+        })
+    }
+
     /// Whether the subject DN matches a pattern of `patterns` (true for an empty set),
     /// cached per pattern-set id for the life of this identity.
     pub fn dn_matches(&self, patterns: &CompiledPatterns) -> bool {
@@ -303,6 +338,33 @@ pub(crate) fn hash_chain(chain: &[CertificateDer<'_>]) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// A verdict's end, and whether it passed only by `revocation_failure = soft`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Until {
+    /// See [`ClientIdentity::valid_until`].
+    pub(crate) until: u64,
+    /// See [`ClientIdentity::revocation_soft_pass`].
+    pub(crate) soft_pass: bool,
+}
+
+impl Until {
+    fn soft(until: u64) -> Until {
+        Until {
+            until,
+            soft_pass: true,
+        }
+    }
+}
+
+impl From<u64> for Until {
+    fn from(until: u64) -> Until {
+        Until {
+            until,
+            soft_pass: false,
+        }
+    }
+}
+
 /// Judges a chain (leaf first) against `trust` at `now`: the verdict and its end.
 pub(crate) fn judge_chain(
     trust: &TrustState,
@@ -310,30 +372,36 @@ pub(crate) fn judge_chain(
     info: Option<&CertificateInfo>,
     source: CertSource,
     now: UnixTime,
-) -> (IdentityVerdict, u64) {
+) -> (IdentityVerdict, Until) {
     if !trust.available {
         return (
             IdentityVerdict::Denied(DenialReason::TruststoreUnavailable),
-            FOREVER,
+            FOREVER.into(),
         );
     }
     let Some((leaf, intermediates)) = chain.split_first() else {
-        return (IdentityVerdict::Denied(not_parsed(source)), FOREVER);
+        return (IdentityVerdict::Denied(not_parsed(source)), FOREVER.into());
     };
     let Some(info) = info else {
-        return (IdentityVerdict::Denied(not_parsed(source)), FOREVER);
+        return (IdentityVerdict::Denied(not_parsed(source)), FOREVER.into());
     };
     match (&trust.judge, source) {
         (Some(judge), _) => {
             let judged = judge.judge(leaf, intermediates, now);
             let verdict = match judged.verdict {
                 PkiVerdict::Trusted => IdentityVerdict::Trusted,
+                PkiVerdict::Denied(PkiDeny::RevocationUnknown) if trust.revocation_soft => {
+                    return (IdentityVerdict::Trusted, Until::soft(judged.valid_until));
+                }
                 PkiVerdict::Denied(reason) => IdentityVerdict::Denied(map_deny(reason, source)),
             };
-            (verdict, judged.valid_until)
+            (verdict, judged.valid_until.into())
         }
         // mtls with an empty trust table fails closed (SPEC §2).
-        (None, CertSource::Mtls) => (IdentityVerdict::Denied(DenialReason::Untrusted), FOREVER),
+        (None, CertSource::Mtls) => (
+            IdentityVerdict::Denied(DenialReason::Untrusted),
+            FOREVER.into(),
+        ),
         // header with an empty trust table: the load balancer vouched for the chain;
         // the dates are still checked (SPEC §6), and the configured CRLs by serial.
         (None, CertSource::Header) => {
@@ -341,11 +409,17 @@ pub(crate) fn judge_chain(
             match dates_only(info, now) {
                 (IdentityVerdict::Trusted, until) => {
                     match trust.unanchored_revocations.status(leaf, now) {
-                        Ok(crl_until) => (IdentityVerdict::Trusted, until.min(crl_until)),
-                        Err(reason) => (IdentityVerdict::Denied(map_deny(reason, source)), FOREVER),
+                        Ok(crl_until) => (IdentityVerdict::Trusted, until.min(crl_until).into()),
+                        Err(PkiDeny::RevocationUnknown) if trust.revocation_soft => {
+                            (IdentityVerdict::Trusted, Until::soft(until))
+                        }
+                        Err(reason) => (
+                            IdentityVerdict::Denied(map_deny(reason, source)),
+                            FOREVER.into(),
+                        ),
                     }
                 }
-                denied => denied,
+                (denied, until) => (denied, until.into()),
             }
         }
     }

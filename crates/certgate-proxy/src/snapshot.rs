@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use certgate_pki::{Judge, PatternSet, RevokedSerials};
-use certgate_store::model::{CertAuthMode, GatewayConfig, ValidationFailure};
+use certgate_store::model::{
+    CertAuthMode, ForwardFormat, GatewayConfig, RevocationFailure, ValidationFailure,
+};
 use http::HeaderName;
 use ipnet::IpNet;
 use rustls_pki_types::pem::PemObject;
@@ -72,6 +74,8 @@ pub struct TrustState {
     /// Revoked serials of the configured CRLs, used in header mode when the trust table
     /// is empty (there is no anchor to verify a CRL signature with).
     pub unanchored_revocations: RevokedSerials,
+    /// `revocation_failure = soft`: a chain whose status cannot be learned passes.
+    pub revocation_soft: bool,
     /// The clock every verdict of this state is judged and checked against.
     clock: Arc<dyn Clock>,
     /// Judged identities by chain, shared by connections (see [`VerdictCache`]).
@@ -95,6 +99,7 @@ impl TrustState {
             anchors,
             ca_names,
             unanchored_revocations,
+            revocation_soft: false,
             clock,
             identities: VerdictCache::new(IDENTITY_CACHE_LIMITS),
         }
@@ -138,6 +143,11 @@ pub struct Snapshot {
     pub validation_failure: ValidationFailure,
     /// Add `X-Client-Cert-*` upstream.
     pub forward_identity: bool,
+    /// The identity formats forwarded upstream (SPEC §16); all off when
+    /// `forward_identity` is false.
+    pub forward: ForwardSet,
+    /// mtls and `sni_host_check`: 421 when Host names another host than the SNI.
+    pub sni_host_check: bool,
     /// mtls: list the anchors' names in the CertificateRequest.
     pub send_ca_names: bool,
     /// Header mode settings (`Some` only in header mode).
@@ -240,6 +250,41 @@ struct TrustKey {
     available: bool,
     anchors: Vec<String>,
     crls: Vec<String>,
+    revocation_soft: bool,
+}
+
+/// Which identity formats go upstream (SPEC §16 `forward_formats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardSet {
+    /// The SPEC §7 `X-Client-Cert-*` headers.
+    pub x_client_cert: bool,
+    /// Envoy's `x-forwarded-client-cert`.
+    pub xfcc: bool,
+    /// RFC 9440 `Client-Cert` / `Client-Cert-Chain`.
+    pub rfc9440: bool,
+}
+
+impl Default for ForwardSet {
+    fn default() -> Self {
+        ForwardSet::new(true, &certgate_store::model::default_forward_formats())
+    }
+}
+
+impl ForwardSet {
+    /// The set for `forward_identity` and `forward_formats`.
+    pub fn new(forward_identity: bool, formats: &[ForwardFormat]) -> ForwardSet {
+        let on = |f| forward_identity && formats.contains(&f);
+        ForwardSet {
+            x_client_cert: on(ForwardFormat::XClientCert),
+            xfcc: on(ForwardFormat::Xfcc),
+            rfc9440: on(ForwardFormat::Rfc9440),
+        }
+    }
+
+    /// Whether any format is forwarded.
+    pub fn any(self) -> bool {
+        self.x_client_cert || self.xfcc || self.rfc9440
+    }
 }
 
 static PATTERN_SET_IDS: AtomicU64 = AtomicU64::new(1);
@@ -273,6 +318,8 @@ impl BuildState {
             required: false,
             validation_failure: ValidationFailure::Handshake,
             forward_identity: true,
+            forward: ForwardSet::default(),
+            sni_host_check: false,
             send_ca_names: false,
             header: None,
             trusted_proxies: Vec::new(),
@@ -372,6 +419,7 @@ impl BuildState {
                 .map(|t| t.pem.clone())
                 .collect(),
             crls: auth.crls.clone(),
+            revocation_soft: auth.revocation_failure == RevocationFailure::Soft,
         };
         let mut trust_error = None;
         let trust = if self.trust_key.as_ref() == Some(&key) {
@@ -428,6 +476,8 @@ impl BuildState {
             required: auth.required,
             validation_failure: auth.validation_failure,
             forward_identity: auth.forward_identity,
+            forward: ForwardSet::new(auth.forward_identity, &auth.forward_formats),
+            sni_host_check: auth.mode == CertAuthMode::Mtls && auth.sni_host_check,
             send_ca_names: auth.send_ca_names,
             header,
             trusted_proxies: auth.trusted_proxies.clone(),
@@ -493,7 +543,7 @@ fn build_trust(
             RevokedSerials::default(),
         )
     };
-    Ok(TrustState::new(
+    let mut state = TrustState::new(
         generation,
         available,
         judge,
@@ -501,5 +551,8 @@ fn build_trust(
         ca_names,
         unanchored_revocations,
         clock,
-    ))
+    );
+    state.revocation_soft = config.client_cert_auth.revocation_failure == RevocationFailure::Soft;
+    crate::telemetry::record_crl_next_updates(&config.client_cert_auth.crls);
+    Ok(state)
 }

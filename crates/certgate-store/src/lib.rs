@@ -39,5 +39,5 @@ pub mod views;
 
 pub use error::{ErrorKind, StoreError};
 pub use model::GatewayConfig;
-pub use store::{effective, gateway_view, trust_row, trust_rows, warnings, Store};
+pub use store::{crl_warnings, effective, gateway_view, trust_row, trust_rows, warnings, Store};
 pub use truststore::{TrustStore, TrustStoreInfo, TrustStoreStatus};
