@@ -11,6 +11,15 @@
 //! `now` are a prefix of that list, found by one binary search, so the common case (no
 //! expired anchor) costs nothing extra.
 //!
+//! A verdict carries its end ([`Judgement::valid_until`]): the last second at which it
+//! still holds. For an accepted chain that is the earliest notAfter of the leaf, of the
+//! intermediates on the verified path and of the anchor, and the second before the
+//! earliest nextUpdate of a CRL issued for a certificate of the path. Callers that cache
+//! a verdict judge the chain again once their clock passes it. A CRL of the path whose
+//! nextUpdate has passed makes the status unknowable: the chain is refused with
+//! [`DenyReason::RevocationUnknown`] (SPEC §16, `revocation_failure = strict`, the
+//! default), unless that CRL lists a certificate of the chain (still `revoked`).
+//!
 //! webpki looks for an issuer by comparing the name of every anchor it is given, which
 //! with 1000 anchors costs about as much as a signature check. Large anchor sets are
 //! therefore indexed by subject: the judge reads the issuer names of the presented
@@ -26,6 +35,10 @@ use webpki::{
     CertRevocationList, EndEntityCert, ExpirationPolicy, KeyUsage, OwnedCertRevocationList,
     RevocationCheckDepth, RevocationOptionsBuilder, UnknownStatusPolicy,
 };
+use x509_parser::certificate::X509CertificateParser;
+use x509_parser::nom::Parser;
+use x509_parser::prelude::FromDer;
+use x509_parser::revocation_list::CertificateRevocationList;
 
 /// Why a chain was not accepted (also the `reason` label of the denial counter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,6 +54,9 @@ pub enum DenyReason {
     Revoked,
     /// The leaf (or an intermediate needed for the path) is not valid DER.
     Malformed,
+    /// A CRL for a certificate of the chain is past its nextUpdate: the revocation
+    /// status cannot be learned (SPEC §16, strict).
+    RevocationUnknown,
 }
 
 impl DenyReason {
@@ -52,6 +68,7 @@ impl DenyReason {
             DenyReason::NotYetValid => "not_yet_valid",
             DenyReason::Revoked => "revoked",
             DenyReason::Malformed => "malformed",
+            DenyReason::RevocationUnknown => "revocation_unknown",
         }
     }
 }
@@ -77,6 +94,20 @@ impl Verdict {
     pub fn is_trusted(self) -> bool {
         self == Verdict::Trusted
     }
+}
+
+/// A `valid_until` that never comes: the verdict changes only with the trust store.
+pub const FOREVER: u64 = u64::MAX;
+
+/// A verdict and the last second it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Judgement {
+    /// The answer at the judging time.
+    pub verdict: Verdict,
+    /// Unix seconds: the verdict holds for every `now` with `now.as_secs() <=
+    /// valid_until`; after that the chain must be judged again. [`FOREVER`] when no date
+    /// of the chain can change it.
+    pub valid_until: u64,
 }
 
 /// A trust anchor or CRL that cannot be used.
@@ -110,6 +141,8 @@ pub struct Judge {
     /// for sets larger than [`INDEX_THRESHOLD`].
     by_subject: Option<HashMap<Box<[u8]>, Vec<usize>>>,
     crls: Vec<CertRevocationList<'static>>,
+    /// `crl_next_update[i]` is the nextUpdate (Unix seconds) of `crls[i]`.
+    crl_next_update: Vec<u64>,
 }
 
 /// Below this many anchors webpki's own linear scan is cheaper than the index lookup.
@@ -156,23 +189,24 @@ impl Judge {
             map
         });
 
-        let crls = crls
-            .iter()
-            .enumerate()
-            .map(|(index, der)| {
-                OwnedCertRevocationList::from_der(der)
-                    .map(CertRevocationList::from)
-                    .map_err(|e| JudgeError::Crl {
-                        index,
-                        reason: e.to_string(),
-                    })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut compiled_crls = Vec::with_capacity(crls.len());
+        let mut crl_next_update = Vec::with_capacity(crls.len());
+        for (index, der) in crls.iter().enumerate() {
+            let crl_err = |reason: String| JudgeError::Crl { index, reason };
+            let crl = OwnedCertRevocationList::from_der(der)
+                .map(CertRevocationList::from)
+                .map_err(|e| crl_err(e.to_string()))?;
+            // webpki keeps nextUpdate to itself; read it once here.
+            let next_update = crl_next_update_secs(der).map_err(crl_err)?;
+            compiled_crls.push(crl);
+            crl_next_update.push(next_update);
+        }
         Ok(Judge {
             anchors,
             not_after,
             by_subject,
-            crls,
+            crls: compiled_crls,
+            crl_next_update,
         })
     }
 
@@ -194,25 +228,47 @@ impl Judge {
             .partition_point(|&not_after| not_after >= now)
     }
 
-    /// Judges `leaf` (with `intermediates`) at `now`. An anchor expired at `now`
-    /// validates nothing.
-    ///
-    /// The leaf's own dates are checked before any path is built, so an expired or
-    /// not-yet-valid leaf is reported as such even when its chain is fine (or unknown).
-    /// Every certificate of the path is checked against the CRLs; a CA without a CRL is
-    /// fine, and a CRL past its nextUpdate still counts.
+    /// Judges `leaf` (with `intermediates`) at `now`; see [`Judge::judge`].
     pub fn verify(
         &self,
         leaf: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Verdict {
+        self.judge(leaf, intermediates, now).verdict
+    }
+
+    /// Judges `leaf` (with `intermediates`) at `now`, and says until when the answer
+    /// holds. An anchor expired at `now` validates nothing.
+    ///
+    /// The leaf's own dates are checked before any path is built, so an expired or
+    /// not-yet-valid leaf is reported as such even when its chain is fine (or unknown).
+    /// Every certificate of the path is checked against the CRLs; a CA without a CRL is
+    /// fine. A CRL past its nextUpdate still revokes what it lists; for anything else
+    /// it leaves the status unknown (see the module docs).
+    ///
+    /// A refusal holds until the leaf's next date (its notBefore when not yet valid, its
+    /// notAfter while within it): other dates change a refusal only into another one.
+    pub fn judge(
+        &self,
+        leaf: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Judgement {
+        let denied = |reason, valid_until| Judgement {
+            verdict: Verdict::Denied(reason),
+            valid_until,
+        };
         if self.anchors.is_empty() {
             // An empty trust table fails closed (SPEC §2).
-            return Verdict::Denied(DenyReason::Untrusted);
+            return denied(DenyReason::Untrusted, FOREVER);
         }
         let Ok(end_entity) = EndEntityCert::try_from(leaf) else {
-            return Verdict::Denied(DenyReason::Malformed);
+            return denied(DenyReason::Malformed, FOREVER);
+        };
+        let now_secs = now.as_secs();
+        let Some(leaf_validity) = validity(leaf) else {
+            return denied(DenyReason::Malformed, FOREVER);
         };
         let valid = self.anchors_valid_at(now);
         let all_valid = self.anchors.get(..valid).unwrap_or_default();
@@ -230,6 +286,7 @@ impl Judge {
                     builder
                         .with_depth(RevocationCheckDepth::Chain)
                         .with_status_policy(UnknownStatusPolicy::Allow)
+                        // A stale CRL still revokes; staleness is judged below.
                         .with_expiration_policy(ExpirationPolicy::Ignore)
                         .build()
                 })
@@ -244,10 +301,98 @@ impl Judge {
             revocation,
             None,
         ) {
-            Ok(_) => Verdict::Trusted,
-            Err(e) => Verdict::Denied(deny_reason(&e)),
+            Ok(path) => {
+                let mut until = leaf_validity.1;
+                let mut issuers: Vec<&[u8]> = vec![end_entity.issuer()];
+                for cert in path.intermediate_certificates() {
+                    issuers.push(cert.issuer());
+                    match validity(&cert.der()) {
+                        Some((_, not_after)) => until = until.min(not_after),
+                        // webpki read it; a date we cannot read fails closed.
+                        None => return denied(DenyReason::Malformed, FOREVER),
+                    }
+                }
+                until = until.min(self.anchor_not_after(path.anchor()));
+                let mut crl_until = FOREVER;
+                for (crl, &next_update) in self.crls.iter().zip(&self.crl_next_update) {
+                    if issuers.contains(&crl.issuer()) {
+                        // webpki: a CRL is stale once `now >= nextUpdate`.
+                        crl_until = crl_until.min(next_update.saturating_sub(1));
+                    }
+                }
+                if crl_until < now_secs {
+                    // Until the path's own end: `revocation_failure = soft` passes it that long.
+                    return denied(DenyReason::RevocationUnknown, until);
+                }
+                Judgement {
+                    verdict: Verdict::Trusted,
+                    valid_until: until.min(crl_until),
+                }
+            }
+            Err(e) => denied(deny_reason(&e), next_leaf_date(leaf_validity, now_secs)),
         }
     }
+
+    /// The notAfter of the anchor webpki chose (the latest of equal ones, fail-safe: the
+    /// earliest notAfter among anchors with that subject and key).
+    fn anchor_not_after(&self, chosen: &TrustAnchor<'_>) -> u64 {
+        let same = |a: &TrustAnchor<'_>| {
+            a.subject.as_ref() == chosen.subject.as_ref()
+                && a.subject_public_key_info.as_ref() == chosen.subject_public_key_info.as_ref()
+        };
+        let indices: Box<dyn Iterator<Item = usize> + '_> = match &self.by_subject {
+            Some(index) => Box::new(
+                index
+                    .get(chosen.subject.as_ref())
+                    .map(Vec::as_slice)
+                    .unwrap_or_default()
+                    .iter()
+                    .copied(),
+            ),
+            None => Box::new(0..self.anchors.len()),
+        };
+        indices
+            .filter(|&i| self.anchors.get(i).is_some_and(same))
+            .filter_map(|i| self.not_after.get(i))
+            .map(|&t| u64::try_from(t).unwrap_or(0))
+            .min()
+            // Not found cannot happen (webpki returns one of ours); fail closed.
+            .unwrap_or(0)
+    }
+}
+
+/// (notBefore, notAfter) of a DER certificate in Unix seconds (before 1970: 0). `None`
+/// when it does not parse.
+fn validity(der: &[u8]) -> Option<(u64, u64)> {
+    let mut parser = X509CertificateParser::new().with_deep_parse_extensions(false);
+    let (_, cert) = parser.parse(der).ok()?;
+    let secs = |t: i64| u64::try_from(t).unwrap_or(0);
+    let v = cert.validity();
+    Some((
+        secs(v.not_before.timestamp()),
+        secs(v.not_after.timestamp()),
+    ))
+}
+
+/// Until when a refusal of a leaf with `validity` holds at `now`: through the second
+/// before notBefore, or through notAfter, or forever once expired.
+fn next_leaf_date((not_before, not_after): (u64, u64), now: u64) -> u64 {
+    if now < not_before {
+        not_before - 1
+    } else if now <= not_after {
+        not_after
+    } else {
+        FOREVER
+    }
+}
+
+/// The nextUpdate of a DER CRL in Unix seconds ([`FOREVER`] when it has none).
+fn crl_next_update_secs(der: &[u8]) -> Result<u64, String> {
+    let (_, crl) = CertificateRevocationList::from_der(der).map_err(|e| e.to_string())?;
+    Ok(crl
+        .next_update()
+        .map(|t| u64::try_from(t.timestamp()).unwrap_or(0))
+        .unwrap_or(FOREVER))
 }
 
 impl Judge {
@@ -349,6 +494,7 @@ fn deny_reason(error: &webpki::Error) -> DenyReason {
         E::CertNotValidYet { .. } => DenyReason::NotYetValid,
         E::CertRevoked => DenyReason::Revoked,
         E::BadDer | E::BadDerTime | E::TrailingData(_) => DenyReason::Malformed,
+        E::CrlExpired { .. } => DenyReason::RevocationUnknown,
         // Unknown issuer, bad signatures, wrong key usage, constraints, path limits.
         _ => DenyReason::Untrusted,
     }

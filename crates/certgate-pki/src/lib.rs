@@ -22,5 +22,5 @@ pub use cert::{CertError, CertificateInfo, ExpiryStatus};
 pub use crl::RevokedSerials;
 pub use dn::{Dn, DnParseError};
 pub use header::{decode_header, HeaderChain, HeaderError, HeaderFormat};
-pub use judge::{DenyReason, Judge, JudgeError, Verdict};
+pub use judge::{DenyReason, Judge, JudgeError, Judgement, Verdict, FOREVER};
 pub use pattern::{Pattern, PatternError, PatternSet};

@@ -664,3 +664,138 @@ fn large_anchor_set_revocation_and_dates_still_apply() {
         Verdict::Denied(DenyReason::Expired)
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Verdicts carry their end (SPEC §5): `valid_until`
+// ---------------------------------------------------------------------------------------------
+
+fn secs(dt: OffsetDateTime) -> u64 {
+    u64::try_from(dt.unix_timestamp()).unwrap()
+}
+
+#[test]
+fn a_trusted_verdict_ends_at_the_earliest_not_after_of_leaf_path_and_anchor() {
+    let anchor_end = now_dt() + Duration::days(30);
+    let inter_end = now_dt() + Duration::days(20);
+    let leaf_end = now_dt() + Duration::days(10);
+    let root = root_ca_valid("Root", now_dt() - Duration::days(30), anchor_end);
+    let inter = sub_ca(&root, "Intermediate", 7, inter_end);
+    let judge = judge(&[&root], &[]);
+    let mk = |issuer: &Ca, not_after| {
+        leaf(
+            issuer,
+            LeafSpec {
+                not_after,
+                ..LeafSpec::default()
+            },
+        )
+    };
+    let chain = std::slice::from_ref(&inter.der);
+    // Leaf first, then the intermediate, then the anchor bound the verdict.
+    let j = judge.judge(&mk(&inter, leaf_end), chain, now());
+    assert_eq!(
+        (j.verdict, j.valid_until),
+        (Verdict::Trusted, secs(leaf_end))
+    );
+    let far = now_dt() + Duration::days(100);
+    let j = judge.judge(&mk(&inter, far), chain, now());
+    assert_eq!(
+        (j.verdict, j.valid_until),
+        (Verdict::Trusted, secs(inter_end))
+    );
+    let j = judge.judge(&mk(&root, far), &[], now());
+    assert_eq!(
+        (j.verdict, j.valid_until),
+        (Verdict::Trusted, secs(anchor_end))
+    );
+    // The last second holds; the next one is judged otherwise.
+    assert_eq!(
+        judge.verify(&mk(&root, far), &[], at(anchor_end)),
+        Verdict::Trusted
+    );
+    assert_eq!(
+        judge.verify(&mk(&root, far), &[], at(anchor_end + Duration::seconds(1))),
+        DENIED_UNTRUSTED
+    );
+    assert_eq!(
+        judge.verify(
+            &mk(&inter, far),
+            chain,
+            at(inter_end + Duration::seconds(1))
+        ),
+        Verdict::Denied(DenyReason::Expired)
+    );
+}
+
+#[test]
+fn an_unused_intermediate_does_not_shorten_the_verdict() {
+    let root = root_ca("Root");
+    let stale_end = now_dt() + Duration::days(2);
+    let unrelated = sub_ca(&root, "Unrelated", 8, stale_end);
+    let judge = judge(&[&root], &[]);
+    let j = judge.judge(&client(&root), std::slice::from_ref(&unrelated.der), now());
+    assert_eq!(j.verdict, Verdict::Trusted);
+    assert_eq!(j.valid_until, secs(LeafSpec::default().not_after));
+}
+
+#[test]
+fn a_crl_of_the_path_ends_the_verdict_the_second_before_its_next_update() {
+    let root = root_ca("Root");
+    let other = root_ca("Other");
+    let next_update = now_dt() + Duration::days(3);
+    let judge = judge(
+        &[&root, &other],
+        &[
+            crl(&root, &[0x9999], next_update),
+            crl(&other, &[], now_dt() + Duration::days(1)),
+        ],
+    );
+    let leaf = client(&root);
+    let j = judge.judge(&leaf, &[], now());
+    // `other`'s CRL is not on this path and does not count.
+    assert_eq!(
+        (j.verdict, j.valid_until),
+        (Verdict::Trusted, secs(next_update) - 1)
+    );
+    let j = judge.judge(&leaf, &[], at(next_update));
+    assert_eq!(j.verdict, Verdict::Denied(DenyReason::RevocationUnknown));
+    assert_eq!(DenyReason::RevocationUnknown.as_str(), "revocation_unknown");
+}
+
+#[test]
+fn a_refusal_ends_at_the_leaf_next_date() {
+    let root = root_ca("Root");
+    let judge = judge(&[&root], &[]);
+    let spec = LeafSpec::default();
+    let not_after = spec.not_after;
+    let stranger = root_ca("Stranger");
+    let j = judge.judge(&leaf(&stranger, spec), &[], now());
+    assert_eq!(
+        (j.verdict, j.valid_until),
+        (DENIED_UNTRUSTED, secs(not_after))
+    );
+    let early = leaf(
+        &root,
+        LeafSpec {
+            not_before: now_dt() + Duration::days(1),
+            ..LeafSpec::default()
+        },
+    );
+    let j = judge.judge(&early, &[], now());
+    assert_eq!(
+        (j.verdict, j.valid_until),
+        (
+            Verdict::Denied(DenyReason::NotYetValid),
+            secs(now_dt() + Duration::days(1)) - 1
+        )
+    );
+    let j = judge.judge(
+        &leaf(&root, LeafSpec::default()),
+        &[],
+        at(not_after + Duration::seconds(1)),
+    );
+    assert_eq!(
+        (j.verdict, j.valid_until),
+        (Verdict::Denied(DenyReason::Expired), certgate_pki::FOREVER)
+    );
+}

@@ -31,6 +31,12 @@ pub enum DenialReason {
     UntrustedProxy,
     /// The node's trust store is not usable: every certificate fails closed.
     TruststoreUnavailable,
+    /// A CRL for a certificate of the chain is past its nextUpdate, so the revocation
+    /// status cannot be learned (SPEC §16, `revocation_failure = strict`).
+    RevocationUnknown,
+    /// mtls with `sni_host_check`: the request's Host names another host than the TLS
+    /// SNI (SPEC §16; 421, counted under this reason, beyond SPEC §3's list).
+    MisdirectedRequest,
 }
 
 impl DenialReason {
@@ -46,6 +52,8 @@ impl DenialReason {
             DenialReason::DnMismatch => "dn_mismatch",
             DenialReason::UntrustedProxy => "untrusted_proxy",
             DenialReason::TruststoreUnavailable => "truststore_unavailable",
+            DenialReason::RevocationUnknown => "revocation_unknown",
+            DenialReason::MisdirectedRequest => "misdirected_request",
         }
     }
 }
@@ -86,7 +94,8 @@ impl Decision {
 
 /// Evaluates one request (SPEC §3 steps 2-5). `route` is the routed API or `None` (the
 /// gateway settings still apply, then 404). The identity's verdict must be current for
-/// the snapshot's trust generation (the caller re-judges stale identities).
+/// the snapshot's trust generation and clock (the caller re-judges stale identities,
+/// see [`ClientIdentity::is_stale`]).
 pub fn evaluate(snapshot: &Snapshot, route: Option<&Route>, presented: Presented<'_>) -> Decision {
     let pass = if route.is_some() {
         Decision::Proxy

@@ -1,44 +1,53 @@
 //! Header mode (SPEC §6): find the certificate header, honour it only from a trusted
 //! proxy (else remove and ignore it), decode it with certgate-pki and judge it, caching
-//! the judged identity by (hash of the value, trust generation, format).
+//! the verdict by (hash of the value, format) for the current trust generation: an
+//! accepted identity whole, a refusal as its reason and end only (the value is not
+//! kept). A cached verdict past its `valid_until` is judged again.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use certgate_pki::{decode_header, HeaderFormat};
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
-use crate::identity::{CertSource, ClientIdentity};
+use crate::evaluate::DenialReason;
+use crate::identity::{
+    hash_chain, CacheLimits, CacheUsage, Cached, CertSource, ClientIdentity, VerdictCache,
+};
 use crate::snapshot::Snapshot;
 
-/// Identities kept before the cache is emptied (bounded memory under many distinct
-/// certificates).
-const HEADER_CACHE_MAX: usize = 10_000;
+/// The bounds of the header-mode cache: accepted identities by count and bytes (a value
+/// may be 64 KiB), refusals by count (a fixed ~70 bytes each, the value is not kept).
+/// Documented in docs/BEHAVIOUR.md.
+pub(crate) const HEADER_CACHE_LIMITS: CacheLimits = CacheLimits {
+    trusted_entries: 10_000,
+    trusted_bytes: 32 << 20,
+    refused_entries: 10_000,
+};
 
-type CacheKey = ([u8; 32], u64, HeaderFormat);
+/// (SHA-256 of the header value, format).
+type HeaderKey = ([u8; 32], HeaderFormat);
 
-/// Judged header identities by (SHA-256 of the value, trust generation, format).
-#[derive(Debug, Default)]
+/// Judged header identities by (SHA-256 of the value, format), for the current trust
+/// generation only.
+#[derive(Debug)]
 pub struct HeaderCache {
-    entries: Mutex<HashMap<CacheKey, Arc<ClientIdentity>>>,
+    cache: VerdictCache<HeaderKey>,
+}
+
+impl Default for HeaderCache {
+    fn default() -> Self {
+        HeaderCache {
+            cache: VerdictCache::new(HEADER_CACHE_LIMITS),
+        }
+    }
 }
 
 impl HeaderCache {
-    fn get(&self, key: &CacheKey, snapshot: &Snapshot) -> Option<Arc<ClientIdentity>> {
-        let entries = self.entries.lock().ok()?;
-        let id = entries.get(key)?;
-        (!id.is_stale(&snapshot.trust)).then(|| id.clone())
-    }
-
-    fn put(&self, key: CacheKey, id: Arc<ClientIdentity>) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= HEADER_CACHE_MAX {
-                entries.clear();
-            }
-            entries.insert(key, id);
-        }
+    /// What the cache holds now.
+    pub fn usage(&self) -> CacheUsage {
+        self.cache.usage()
     }
 }
 
@@ -80,23 +89,51 @@ pub fn take_header_cert(snapshot: &Snapshot, headers: &mut HeaderMap, peer: IpAd
         return HeaderCert::Absent;
     }
     let hash: [u8; 32] = Sha256::digest(value.as_bytes()).into();
-    let key = (hash, trust.generation, settings.format);
-    if let Some(id) = snapshot.header_cache.get(&key, snapshot) {
+    let key = (hash, settings.format);
+    // The one clock read of this request.
+    let now = trust.now();
+    let cached = snapshot
+        .header_cache
+        .cache
+        .get(&key, trust.generation, now.as_secs());
+    if let Some(Cached::Trusted(id)) = cached {
         return HeaderCert::Present(id);
     }
-    let id = match decode_header(value.as_bytes(), settings.format) {
+    let decoded = match decode_header(value.as_bytes(), settings.format) {
         Ok(chain) => {
             let mut certs = Vec::with_capacity(1 + chain.intermediates.len());
             certs.push(chain.leaf);
             certs.extend(chain.intermediates);
-            ClientIdentity::judge(certs, CertSource::Header, trust)
+            Some(certs)
         }
         Err(e) => {
             tracing::debug!(error = %e, "certificate header does not decode");
-            ClientIdentity::malformed_header(trust.generation)
+            None
         }
     };
+    let id = match (cached, decoded) {
+        // Refused before: decoded and parsed again for the log, not judged.
+        (Some(Cached::Refused(refused)), Some(certs))
+            if refused.reason != DenialReason::MalformedHeader =>
+        {
+            let chain_hash = hash_chain(&certs);
+            return HeaderCert::Present(Arc::new(ClientIdentity::from_refused(
+                certs,
+                chain_hash,
+                CertSource::Header,
+                trust,
+                refused,
+            )));
+        }
+        (Some(Cached::Refused(_)), None) => {
+            return HeaderCert::Present(Arc::new(ClientIdentity::malformed_header(
+                trust.generation,
+            )));
+        }
+        (_, Some(certs)) => ClientIdentity::judge_at(certs, CertSource::Header, trust, now),
+        (_, None) => ClientIdentity::malformed_header(trust.generation),
+    };
     let id = Arc::new(id);
-    snapshot.header_cache.put(key, id.clone());
+    snapshot.header_cache.cache.put(key, &id);
     HeaderCert::Present(id)
 }

@@ -14,7 +14,9 @@
 //! - [`runtime`] and [`snapshot`]: the live configuration and its generations;
 //! - [`path`]: the one normal form of a request path (routing and forwarding read it);
 //! - [`route`]: the accepted request target, longest-prefix routing and the path rewrite;
-//! - [`identity`]: a presented certificate and its verdict;
+//! - [`identity`]: a presented certificate, its verdict and the verdict's end, and the
+//!   bounded verdict caches;
+//! - [`clock`]: the clock of the freshness rules (injectable for tests);
 //! - [`evaluate`]: the pure decision of SPEC §3;
 //! - [`header_mode`]: the certificate header (SPEC §6);
 //! - [`response`]: the JSON error bodies;
@@ -23,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+pub mod clock;
 pub mod echo;
 pub mod evaluate;
 pub mod header_mode;
@@ -40,8 +43,9 @@ mod server;
 mod telemetry;
 mod tls;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use evaluate::{evaluate, Decision, DenialReason, Presented};
-pub use identity::{CertSource, ClientIdentity, IdentityVerdict};
+pub use identity::{CacheUsage, CertSource, ClientIdentity, IdentityVerdict};
 pub use runtime::Runtime;
 pub use server::serve;
 pub use settings::ProxySettings;

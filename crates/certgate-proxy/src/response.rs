@@ -19,6 +19,7 @@ pub fn message(status: StatusCode) -> &'static str {
         401 => "Certificate authorization required to access the resource.",
         403 => "Certificate validation failed. You are not allowed to access the resource.",
         404 => "No API matches the requested path.",
+        421 => "Misdirected request.",
         502 => "The upstream service could not be reached.",
         501 => "Not implemented.",
         504 => "The upstream service did not answer in time.",

@@ -7,6 +7,7 @@ use arc_swap::ArcSwap;
 use certgate_store::model::GatewayConfig;
 use tokio::sync::watch;
 
+use crate::clock::{Clock, SystemClock};
 use crate::snapshot::{BuildState, Snapshot, SnapshotError};
 
 /// The live configuration: an `ArcSwap<Snapshot>` plus the generation machinery.
@@ -22,9 +23,17 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// An empty snapshot: mode `none`, no APIs (every path 404).
+    /// An empty snapshot: mode `none`, no APIs (every path 404), judging by the
+    /// system clock.
     pub fn new() -> Arc<Runtime> {
-        let mut build = BuildState::new();
+        Runtime::with_clock(Arc::new(SystemClock))
+    }
+
+    /// [`Runtime::new`] with the clock of the freshness rules (verdict ends, certificate
+    /// dates, CRL nextUpdate) given: tests move a [`crate::clock::ManualClock`] across a
+    /// notAfter instead of sleeping.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Arc<Runtime> {
+        let mut build = BuildState::new(clock);
         let initial = build.initial();
         let (mode_tx, _) = watch::channel(initial.mode_generation);
         Arc::new(Runtime {

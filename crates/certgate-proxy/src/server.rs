@@ -300,7 +300,7 @@ async fn run_connection(
             Proto::Auto,
             stream,
             peer,
-            None,
+            (None, None),
             accepted,
         )
         .await;
@@ -326,9 +326,13 @@ async fn run_connection(
             return;
         }
     };
-    let (chain, h2) = {
+    let (chain, h2, sni) = {
         let (_, conn) = tls.get_ref();
-        (peer_chain(conn), negotiated_h2(conn))
+        // Lower-cased once here, so the SPEC §16 Host check is one comparison per request.
+        let sni = conn
+            .server_name()
+            .map(|n| n.to_ascii_lowercase().into_boxed_str());
+        (peer_chain(conn), negotiated_h2(conn), sni)
     };
     // Judge right after every handshake: a resumed session restores the peer chain
     // without the verifier being called.
@@ -351,7 +355,16 @@ async fn run_connection(
         }
     }
     let proto = if h2 { Proto::Http2 } else { Proto::Http1 };
-    serve_http(&shared, &registry, proto, tls, peer, identity, accepted).await;
+    serve_http(
+        &shared,
+        &registry,
+        proto,
+        tls,
+        peer,
+        (identity, sni),
+        accepted,
+    )
+    .await;
 }
 
 /// The HTTP protocol of a connection.
@@ -374,6 +387,8 @@ struct ConnCtx {
     listener_https: bool,
     /// mtls: the connection's identity, re-judged when the trust store moves.
     identity: Mutex<Option<Arc<ClientIdentity>>>,
+    /// The TLS SNI, lower-cased; `None` on plain listeners and for clients without SNI.
+    sni: Option<Box<str>>,
     /// The mode generation the connection was accepted under.
     mode_generation: u64,
     /// The mode the connection was accepted under.
@@ -610,7 +625,7 @@ async fn serve_http<I>(
     proto: Proto,
     io: I,
     peer: SocketAddr,
-    identity: Option<Arc<ClientIdentity>>,
+    (identity, sni): (Option<Arc<ClientIdentity>>, Option<Box<str>>),
     (mode_generation, accepted_mode): (u64, CertAuthMode),
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -622,6 +637,7 @@ async fn serve_http<I>(
             .unwrap_or_else(|_| HeaderValue::from_static("unknown")),
         listener_https: shared.settings.ssl,
         identity: Mutex::new(identity),
+        sni,
         mode_generation,
         accepted_mode,
         served: AtomicU64::new(0),
@@ -818,11 +834,16 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Result<Response<Pr
     let path = req.uri().path().to_owned();
     let route = snapshot.routes.lookup(&path).cloned();
 
+    // SPEC §16: a Host other than the SNI is refused before any certificate check.
+    let misdirected =
+        snapshot.sni_host_check && ctx.sni.as_deref().is_some_and(|sni| !host_is(&req, sni));
+
     // SPEC §3 step 3: the certificate.
     let peer_ip = ctx.peer.ip();
     let mut identity: Option<Arc<ClientIdentity>> = None;
     let mut from_untrusted_proxy = false;
     match snapshot.mode {
+        _ if misdirected => {}
         CertAuthMode::Mtls => identity = ctx.current_identity(&snapshot),
         CertAuthMode::Header => match take_header_cert(&snapshot, req.headers_mut(), peer_ip) {
             HeaderCert::Absent => {}
@@ -836,7 +857,14 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Result<Response<Pr
         (None, true) => Presented::FromUntrustedProxy,
         (None, false) => Presented::None,
     };
-    let mut decision = evaluate(&snapshot, route.as_deref(), presented);
+    let mut decision = if misdirected {
+        Decision::Deny {
+            status: StatusCode::MISDIRECTED_REQUEST,
+            reason: DenialReason::MisdirectedRequest,
+        }
+    } else {
+        evaluate(&snapshot, route.as_deref(), presented)
+    };
     // SPEC §2: a connection of an older mode generation (one integer compare per request).
     if snapshot.mode_generation != ctx.mode_generation {
         match after_mode_change(
@@ -851,11 +879,15 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Result<Response<Pr
                 tracing::debug!(peer = %ctx.peer, "request on a connection of the old mode refused unanswered");
                 ctx.close.request(Close::Graceful);
                 return Err(Refused);
-            }
         }
     }
     let api = route.as_ref().map(|r| r.name.as_str()).unwrap_or("");
     let mut denial = None;
+    if !matches!(decision, Decision::Deny { .. })
+        && identity.as_ref().is_some_and(|id| id.revocation_soft_pass)
+    {
+        telemetry::record_soft_pass(api);
+    }
     let mut resp = match (decision, route.as_deref()) {
         (Decision::Deny { status, reason }, _) => {
             telemetry::record_denial(reason, api);
@@ -863,7 +895,7 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Result<Response<Pr
             error_response(status)
         }
         (Decision::Proxy, Some(route)) => {
-            let forwarded = if snapshot.forward_identity && snapshot.mode != CertAuthMode::None {
+            let forwarded = if snapshot.forward.any() && snapshot.mode != CertAuthMode::None {
                 identity.as_deref()
             } else {
                 None
@@ -874,6 +906,7 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Result<Response<Pr
                 peer_is_trusted_proxy: snapshot.is_trusted_proxy(peer_ip),
                 listener_https: ctx.listener_https,
                 identity: forwarded,
+                forward: snapshot.forward,
                 cert_header: snapshot.header.as_ref().map(|h| &h.name),
             };
             // Boxed: only proxied requests need the upstream exchange's state.
@@ -910,6 +943,32 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Result<Response<Pr
         reason = denial.map(|r| r.as_str()).unwrap_or(""),
     );
     Ok(resp)
+}
+
+/// Whether the request's host (`Host`, else the `:authority`), without its port and one
+/// trailing dot, is `sni` (lower case), ASCII case-insensitively. No host at all is not.
+fn host_is(req: &Request<Incoming>, sni: &str) -> bool {
+    let host = match req.headers().get(header::HOST) {
+        Some(h) => h.to_str().ok(),
+        None => req.uri().authority().map(|a| a.as_str()),
+    };
+    let Some(host) = host else {
+        return false;
+    };
+    host_without_port(host).eq_ignore_ascii_case(sni)
+}
+
+/// `example.com:8443` → `example.com`, `[::1]:443` → `::1`, `example.com.` → `example.com`.
+fn host_without_port(host: &str) -> &str {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    name.strip_suffix('.').unwrap_or(name)
 }
 
 /// The answer to a request whose target is refused ([`crate::route::TargetError`]):

@@ -9,22 +9,32 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use certgate_pki::{Judge, PatternSet, RevokedSerials};
-use certgate_store::model::{CertAuthMode, GatewayConfig, ValidationFailure};
+use certgate_store::model::{
+    CertAuthMode, ForwardFormat, GatewayConfig, RevocationFailure, ValidationFailure,
+};
 use http::HeaderName;
 use ipnet::IpNet;
 use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::UnixTime;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
 
+use crate::clock::Clock;
 use crate::header_mode::HeaderCache;
-use crate::identity::{CertSource, ClientIdentity};
+use crate::identity::{CacheLimits, CacheUsage, CertSource, VerdictCache};
 use crate::route::{Route, RouteTable, Upstream};
 use crate::telemetry::RequestCounters;
 
-/// Judged identities kept per trust generation before the cache is emptied.
-const IDENTITY_CACHE_MAX: usize = 10_000;
+/// The bounds of the identity cache (one per trust generation, shared by the
+/// connections of a client): accepted identities by count and bytes, refusals by count
+/// (a refusal is a fixed ~50 bytes). Documented in docs/BEHAVIOUR.md.
+pub(crate) const IDENTITY_CACHE_LIMITS: CacheLimits = CacheLimits {
+    trusted_entries: 10_000,
+    trusted_bytes: 32 << 20,
+    refused_entries: 10_000,
+};
 
 /// A compiled DN pattern set with an id that is stable while its patterns stay the
 /// same (the key of per-connection DN-match caches).
@@ -45,8 +55,8 @@ pub struct HeaderSettings {
     pub format: certgate_pki::HeaderFormat,
 }
 
-/// An identity cache key: the chain hash and whether it came from a header.
-type IdentityKey = ([u8; 32], bool);
+/// An identity cache key: the chain hash and where it came from.
+pub(crate) type IdentityKey = ([u8; 32], CertSource);
 
 /// The trust store as the data plane uses it: one per trust generation.
 #[derive(Debug)]
@@ -64,7 +74,12 @@ pub struct TrustState {
     /// Revoked serials of the configured CRLs, used in header mode when the trust table
     /// is empty (there is no anchor to verify a CRL signature with).
     pub unanchored_revocations: RevokedSerials,
-    identities: Mutex<HashMap<IdentityKey, Arc<ClientIdentity>>>,
+    /// `revocation_failure = soft`: a chain whose status cannot be learned passes.
+    pub revocation_soft: bool,
+    /// The clock every verdict of this state is judged and checked against.
+    clock: Arc<dyn Clock>,
+    /// Judged identities by chain, shared by connections (see [`VerdictCache`]).
+    pub(crate) identities: VerdictCache<IdentityKey>,
 }
 
 impl TrustState {
@@ -75,6 +90,7 @@ impl TrustState {
         anchors: usize,
         ca_names: Vec<rustls::DistinguishedName>,
         unanchored_revocations: RevokedSerials,
+        clock: Arc<dyn Clock>,
     ) -> TrustState {
         TrustState {
             generation,
@@ -83,35 +99,34 @@ impl TrustState {
             anchors,
             ca_names,
             unanchored_revocations,
-            identities: Mutex::new(HashMap::new()),
+            revocation_soft: false,
+            clock,
+            identities: VerdictCache::new(IDENTITY_CACHE_LIMITS),
         }
     }
 
     /// A fail-closed trust state (generation 0, nothing trusted).
-    pub(crate) fn empty() -> TrustState {
-        TrustState::new(0, true, None, 0, Vec::new(), RevokedSerials::default())
+    pub(crate) fn empty(clock: Arc<dyn Clock>) -> TrustState {
+        TrustState::new(
+            0,
+            true,
+            None,
+            0,
+            Vec::new(),
+            RevokedSerials::default(),
+            clock,
+        )
     }
 
-    /// The judged identity of a chain (by chain hash and source) while its verdict is
-    /// fresh: connections of the same client share the parse, the verdict and the DN-match
-    /// results, so a new connection costs a hash and a lookup.
-    pub(crate) fn cached_identity(
-        &self,
-        chain_hash: &[u8; 32],
-        source: CertSource,
-    ) -> Option<Arc<ClientIdentity>> {
-        let cache = self.identities.lock().ok()?;
-        let id = cache.get(&(*chain_hash, source == CertSource::Header))?;
-        (!id.is_stale(self)).then(|| id.clone())
+    /// Now, by the clock of the freshness rules.
+    #[inline]
+    pub fn now(&self) -> UnixTime {
+        self.clock.now()
     }
 
-    pub(crate) fn store_identity(&self, id: Arc<ClientIdentity>) {
-        if let Ok(mut cache) = self.identities.lock() {
-            if cache.len() >= IDENTITY_CACHE_MAX {
-                cache.clear();
-            }
-            cache.insert((id.chain_hash, id.source == CertSource::Header), id);
-        }
+    /// What the identity cache of this trust generation holds.
+    pub fn identity_cache_usage(&self) -> CacheUsage {
+        self.identities.usage()
     }
 }
 
@@ -128,6 +143,11 @@ pub struct Snapshot {
     pub validation_failure: ValidationFailure,
     /// Add `X-Client-Cert-*` upstream.
     pub forward_identity: bool,
+    /// The identity formats forwarded upstream (SPEC §16); all off when
+    /// `forward_identity` is false.
+    pub forward: ForwardSet,
+    /// mtls and `sni_host_check`: 421 when Host names another host than the SNI.
+    pub sni_host_check: bool,
     /// mtls: list the anchors' names in the CertificateRequest.
     pub send_ca_names: bool,
     /// Header mode settings (`Some` only in header mode).
@@ -149,6 +169,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// What the header-mode verdict cache holds (shared by every snapshot of a runtime).
+    pub fn header_cache_usage(&self) -> CacheUsage {
+        self.header_cache.usage()
+    }
+
     /// Whether `peer` is a trusted proxy: in `trusted_proxies`, or any peer in header
     /// mode when the list is empty (SPEC §2).
     pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
@@ -209,6 +234,7 @@ pub enum SnapshotError {
 /// were computed from, so unchanged parts keep their generation (and caches).
 #[derive(Debug)]
 pub(crate) struct BuildState {
+    clock: Arc<dyn Clock>,
     trust_key: Option<TrustKey>,
     trust: Arc<TrustState>,
     mode: CertAuthMode,
@@ -224,15 +250,51 @@ struct TrustKey {
     available: bool,
     anchors: Vec<String>,
     crls: Vec<String>,
+    revocation_soft: bool,
+}
+
+/// Which identity formats go upstream (SPEC §16 `forward_formats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ForwardSet {
+    /// The SPEC §7 `X-Client-Cert-*` headers.
+    pub x_client_cert: bool,
+    /// Envoy's `x-forwarded-client-cert`.
+    pub xfcc: bool,
+    /// RFC 9440 `Client-Cert` / `Client-Cert-Chain`.
+    pub rfc9440: bool,
+}
+
+impl Default for ForwardSet {
+    fn default() -> Self {
+        ForwardSet::new(true, &certgate_store::model::default_forward_formats())
+    }
+}
+
+impl ForwardSet {
+    /// The set for `forward_identity` and `forward_formats`.
+    pub fn new(forward_identity: bool, formats: &[ForwardFormat]) -> ForwardSet {
+        let on = |f| forward_identity && formats.contains(&f);
+        ForwardSet {
+            x_client_cert: on(ForwardFormat::XClientCert),
+            xfcc: on(ForwardFormat::Xfcc),
+            rfc9440: on(ForwardFormat::Rfc9440),
+        }
+    }
+
+    /// Whether any format is forwarded.
+    pub fn any(self) -> bool {
+        self.x_client_cert || self.xfcc || self.rfc9440
+    }
 }
 
 static PATTERN_SET_IDS: AtomicU64 = AtomicU64::new(1);
 
 impl BuildState {
-    pub(crate) fn new() -> BuildState {
+    pub(crate) fn new(clock: Arc<dyn Clock>) -> BuildState {
         BuildState {
+            trust: Arc::new(TrustState::empty(clock.clone())),
+            clock,
             trust_key: None,
-            trust: Arc::new(TrustState::empty()),
             mode: CertAuthMode::None,
             mode_generation: 0,
             tls_key: None,
@@ -256,6 +318,8 @@ impl BuildState {
             required: false,
             validation_failure: ValidationFailure::Handshake,
             forward_identity: true,
+            forward: ForwardSet::default(),
+            sni_host_check: false,
             send_ca_names: false,
             header: None,
             trusted_proxies: Vec::new(),
@@ -355,13 +419,14 @@ impl BuildState {
                 .map(|t| t.pem.clone())
                 .collect(),
             crls: auth.crls.clone(),
+            revocation_soft: auth.revocation_failure == RevocationFailure::Soft,
         };
         let mut trust_error = None;
         let trust = if self.trust_key.as_ref() == Some(&key) {
             self.trust.clone()
         } else {
             let generation = self.trust.generation + 1;
-            let state = match build_trust(config, trust_store_ok, generation) {
+            let state = match build_trust(config, trust_store_ok, generation, self.clock.clone()) {
                 Ok(state) => state,
                 Err(e) => {
                     trust_error = Some(e);
@@ -372,6 +437,7 @@ impl BuildState {
                         0,
                         Vec::new(),
                         RevokedSerials::default(),
+                        self.clock.clone(),
                     )
                 }
             };
@@ -410,6 +476,8 @@ impl BuildState {
             required: auth.required,
             validation_failure: auth.validation_failure,
             forward_identity: auth.forward_identity,
+            forward: ForwardSet::new(auth.forward_identity, &auth.forward_formats),
+            sni_host_check: auth.mode == CertAuthMode::Mtls && auth.sni_host_check,
             send_ca_names: auth.send_ca_names,
             header,
             trusted_proxies: auth.trusted_proxies.clone(),
@@ -428,6 +496,7 @@ fn build_trust(
     config: &GatewayConfig,
     available: bool,
     generation: u64,
+    clock: Arc<dyn Clock>,
 ) -> Result<TrustState, SnapshotError> {
     let mut anchors: Vec<CertificateDer<'static>> =
         Vec::with_capacity(config.trusted_certificates.len());
@@ -474,12 +543,16 @@ fn build_trust(
             RevokedSerials::default(),
         )
     };
-    Ok(TrustState::new(
+    let mut state = TrustState::new(
         generation,
         available,
         judge,
         anchors.len(),
         ca_names,
         unanchored_revocations,
-    ))
+        clock,
+    );
+    state.revocation_soft = config.client_cert_auth.revocation_failure == RevocationFailure::Soft;
+    crate::telemetry::record_crl_next_updates(&config.client_cert_auth.crls);
+    Ok(state)
 }

@@ -69,3 +69,26 @@ pub(crate) fn unrouted_counters() -> &'static RequestCounters {
     static UNROUTED: OnceLock<RequestCounters> = OnceLock::new();
     UNROUTED.get_or_init(|| RequestCounters::new(""))
 }
+
+/// Sets `certgate_crl_next_update_seconds{issuer}` (Unix seconds) for every configured
+/// CRL (SPEC §16): a value below `time()` is a lapsed CRL.
+pub(crate) fn record_crl_next_updates(crls: &[String]) {
+    for pem in crls {
+        for (issuer, next) in certgate_pki::crl::next_updates_pem(pem) {
+            metrics::gauge!("certgate_crl_next_update_seconds", "issuer" => issuer)
+                .set(next as f64);
+        }
+    }
+}
+
+/// Counts one request passed by `revocation_failure = soft`:
+/// `certgate_revocation_soft_pass_total{api}`.
+pub(crate) fn record_soft_pass(api: &str) {
+    metrics::counter!("certgate_revocation_soft_pass_total", "api" => api.to_owned()).increment(1);
+}
+
+/// Counts one identity whose forwarded headers exceed 16 KiB:
+/// `certgate_forwarded_headers_too_large_total`.
+pub(crate) fn record_forwarded_too_large() {
+    metrics::counter!("certgate_forwarded_headers_too_large_total").increment(1);
+}

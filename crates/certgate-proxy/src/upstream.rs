@@ -21,6 +21,7 @@ use crate::pool::Pool;
 use crate::response::{error_response, ProxyBody};
 use crate::route::Route;
 use crate::settings::ProxySettings;
+use crate::snapshot::ForwardSet;
 
 /// `X-Client-Cert-Subject`.
 pub const X_CLIENT_CERT_SUBJECT: &str = "x-client-cert-subject";
@@ -80,6 +81,8 @@ pub(crate) struct Downstream<'a> {
     pub listener_https: bool,
     /// The verified identity to forward, when `forward_identity`.
     pub identity: Option<&'a ClientIdentity>,
+    /// The formats to forward it in (SPEC §16 `forward_formats`).
+    pub forward: ForwardSet,
     /// Header mode: the configured certificate header (already read), removed with
     /// every spelling that differs only in `_`/`-`.
     pub cert_header: Option<&'a HeaderName>,
@@ -225,7 +228,22 @@ pub(crate) fn rewrite_request(
         headers.insert(xfh, h);
     }
     if let Some(id) = down.identity {
-        for (name, value) in id.identity_headers() {
+        let f = down.forward;
+        let empty: &[(HeaderName, HeaderValue)] = &[];
+        let sets = [
+            if f.x_client_cert {
+                id.identity_headers()
+            } else {
+                empty
+            },
+            if f.xfcc { id.xfcc_header() } else { empty },
+            if f.rfc9440 {
+                id.rfc9440_headers()
+            } else {
+                empty
+            },
+        ];
+        for (name, value) in sets.into_iter().flatten() {
             headers.insert(name.clone(), value.clone());
         }
     }
@@ -331,6 +349,147 @@ pub(crate) fn identity_header_values(info: &CertificateInfo) -> Vec<(HeaderName,
             ),
         }
     }
+    out
+}
+
+/// `x-forwarded-client-cert`.
+pub const X_FORWARDED_CLIENT_CERT: &str = "x-forwarded-client-cert";
+/// RFC 9440 `Client-Cert`.
+pub const CLIENT_CERT: &str = "client-cert";
+/// RFC 9440 `Client-Cert-Chain`.
+pub const CLIENT_CERT_CHAIN: &str = "client-cert-chain";
+
+/// Forwarded identity headers larger than this are logged and counted (nginx's default
+/// `large_client_header_buffers` is 8 KiB per line, Envoy's header list limit 60 KiB;
+/// 16 KiB is where common upstreams start refusing).
+pub const FORWARDED_HEADERS_WARN_BYTES: usize = 16 * 1024;
+
+/// One `x-forwarded-client-cert` element for a verified certificate (SPEC §16):
+/// `Hash=<sha256 hex>;Cert="<url-encoded PEM>"[;Chain="<url-encoded PEM chain>"];
+/// Subject="<canonical DN>"` and a `URI=` / `DNS=` pair per SAN of those kinds. `Chain`
+/// (leaf first, as Envoy writes it) only when the client sent intermediates, so a
+/// downstream judge can build the same path. Rendered once per identity.
+pub(crate) fn xfcc_header_values(
+    info: &CertificateInfo,
+    chain: &[rustls_pki_types::CertificateDer<'_>],
+) -> Vec<(HeaderName, HeaderValue)> {
+    let hash = info
+        .fingerprint_sha256
+        .strip_prefix("sha256:")
+        .unwrap_or(&info.fingerprint_sha256);
+    let mut v = format!("Hash={hash};Cert=\"{}\"", url_encode(&pem(&info.der)));
+    if chain.len() > 1 {
+        let all: String = chain.iter().map(|c| pem(c)).collect();
+        v.push_str(&format!(";Chain=\"{}\"", url_encode(&all)));
+    }
+    v.push_str(&format!(
+        ";Subject={}",
+        xfcc_quote(&info.subject.to_ascii_string())
+    ));
+    for san in &info.sans {
+        let (key, value) = if let Some(u) = san.strip_prefix("URI:") {
+            ("URI", u)
+        } else if let Some(d) = san.strip_prefix("DNS:") {
+            ("DNS", d)
+        } else {
+            continue;
+        };
+        // A SAN that cannot be a header value is left out rather than the whole element.
+        if value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            v.push_str(&format!(";{key}={}", xfcc_quote(value)));
+        }
+    }
+    checked(vec![(X_FORWARDED_CLIENT_CERT, v)])
+}
+
+/// RFC 9440 `Client-Cert: :<base64 DER>:` and, when the client sent intermediates,
+/// `Client-Cert-Chain` with them as a list of byte sequences (SPEC §16). Rendered once
+/// per identity.
+pub(crate) fn rfc9440_header_values(
+    chain: &[rustls_pki_types::CertificateDer<'_>],
+) -> Vec<(HeaderName, HeaderValue)> {
+    use base64::Engine as _;
+    let b64 = |c: &rustls_pki_types::CertificateDer<'_>| {
+        format!(
+            ":{}:",
+            base64::engine::general_purpose::STANDARD.encode(c.as_ref())
+        )
+    };
+    let Some((leaf, rest)) = chain.split_first() else {
+        return Vec::new();
+    };
+    let mut out = vec![(CLIENT_CERT, b64(leaf))];
+    if !rest.is_empty() {
+        let list: Vec<String> = rest.iter().map(b64).collect();
+        out.push((CLIENT_CERT_CHAIN, list.join(", ")));
+    }
+    checked(out)
+}
+
+/// Header values from rendered strings, leaving out (and logging) one that is not a
+/// valid value, and logging and counting a set over [`FORWARDED_HEADERS_WARN_BYTES`].
+fn checked(values: Vec<(&'static str, String)>) -> Vec<(HeaderName, HeaderValue)> {
+    let size: usize = values.iter().map(|(n, v)| n.len() + v.len() + 4).sum();
+    if size > FORWARDED_HEADERS_WARN_BYTES {
+        crate::telemetry::record_forwarded_too_large();
+        tracing::warn!(
+            header = values.first().map(|(n, _)| *n).unwrap_or(""),
+            bytes = size,
+            limit = FORWARDED_HEADERS_WARN_BYTES,
+            "forwarded identity headers are larger than 16 KiB; upstreams may refuse the request"
+        );
+    }
+    let mut out = Vec::with_capacity(values.len());
+    for (name, value) in values {
+        match HeaderValue::from_str(&value) {
+            Ok(v) => out.push((HeaderName::from_static(name), v)),
+            Err(_) => tracing::warn!(
+                header = name,
+                "identity value is not a valid header value; not forwarded"
+            ),
+        }
+    }
+    out
+}
+
+/// A DER certificate as PEM (64-column base64, `\n` line ends).
+fn pem(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 64);
+    out.push_str("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
+}
+
+/// Percent-encodes every byte but the RFC 3986 unreserved ones (so `+` is `%2B`).
+fn url_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3 / 2);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// An XFCC value in double quotes, `"` and `\` escaped with a backslash (Envoy's form).
+fn xfcc_quote(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
     out
 }
 

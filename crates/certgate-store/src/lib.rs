@@ -63,7 +63,7 @@ pub use error::{ErrorKind, StoreError};
 pub use migrate::MigrateReport;
 pub use model::GatewayConfig;
 pub use store::{
-    effective, gateway_view, trust_row, trust_rows, warnings, Store, MAX_BACKOFF, NOTIFY_CHANNEL,
-    POLL_INTERVAL,
+    crl_warnings, effective, gateway_view, trust_row, trust_rows, warnings, Store, MAX_BACKOFF,
+    NOTIFY_CHANNEL, POLL_INTERVAL,
 };
 pub use truststore::{TrustStore, TrustStoreInfo, TrustStoreStatus};

@@ -34,6 +34,39 @@ pub enum ValidationFailure {
     Http,
 }
 
+/// One identity format forwarded upstream (SPEC §16 `forward_formats`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardFormat {
+    /// The `X-Client-Cert-*` headers of SPEC §7.
+    XClientCert,
+    /// Envoy's `x-forwarded-client-cert`, one element.
+    Xfcc,
+    /// RFC 9440 `Client-Cert` (and `Client-Cert-Chain`).
+    Rfc9440,
+}
+
+/// What a certificate whose revocation status cannot be learned gets (SPEC §16
+/// `revocation_failure`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationFailure {
+    /// Refused with reason `revocation_unknown`.
+    #[default]
+    Strict,
+    /// Passes, counted in `certgate_revocation_soft_pass_total`.
+    Soft,
+}
+
+/// The default of `forward_formats`: today's SPEC §7 headers.
+pub fn default_forward_formats() -> Vec<ForwardFormat> {
+    vec![ForwardFormat::XClientCert]
+}
+
+fn default_true() -> bool {
+    true
+}
+
 /// The gateway-level client certificate auth settings (SPEC §2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientCertAuthSettings {
@@ -51,6 +84,15 @@ pub struct ClientCertAuthSettings {
     pub crls: Vec<String>,
     pub forward_identity: bool,
     pub send_ca_names: bool,
+    /// SPEC §16: the identity formats forwarded (sorted, no duplicates).
+    #[serde(default = "default_forward_formats")]
+    pub forward_formats: Vec<ForwardFormat>,
+    /// SPEC §16: mtls, 421 when Host/:authority names another host than the SNI.
+    #[serde(default = "default_true")]
+    pub sni_host_check: bool,
+    /// SPEC §16: strict or soft when the revocation status cannot be learned.
+    #[serde(default)]
+    pub revocation_failure: RevocationFailure,
 }
 
 impl Default for ClientCertAuthSettings {
@@ -66,6 +108,9 @@ impl Default for ClientCertAuthSettings {
             crls: Vec::new(),
             forward_identity: true,
             send_ca_names: false,
+            forward_formats: default_forward_formats(),
+            sni_host_check: true,
+            revocation_failure: RevocationFailure::Strict,
         }
     }
 }

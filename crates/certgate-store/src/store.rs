@@ -125,6 +125,9 @@ struct StoredSettings {
     crls: Vec<String>,
     forward_identity: bool,
     send_ca_names: bool,
+    forward_formats: Vec<crate::model::ForwardFormat>,
+    sni_host_check: bool,
+    revocation_failure: crate::model::RevocationFailure,
 }
 
 impl Default for StoredSettings {
@@ -145,6 +148,9 @@ impl From<&ClientCertAuthSettings> for StoredSettings {
             crls: s.crls.clone(),
             forward_identity: s.forward_identity,
             send_ca_names: s.send_ca_names,
+            forward_formats: s.forward_formats.clone(),
+            sni_host_check: s.sni_host_check,
+            revocation_failure: s.revocation_failure,
         }
     }
 }
@@ -162,6 +168,9 @@ impl StoredSettings {
             crls: self.crls,
             forward_identity: self.forward_identity,
             send_ca_names: self.send_ca_names,
+            forward_formats: self.forward_formats,
+            sni_host_check: self.sni_host_check,
+            revocation_failure: self.revocation_failure,
         }
     }
 }
@@ -977,6 +986,19 @@ impl Store {
         if let Some(c) = patch.send_ca_names {
             s.send_ca_names = c;
         }
+        if let Some(f) = &patch.forward_formats {
+            // Order is not meaningful (SPEC §16): kept sorted, without duplicates.
+            let mut f = f.clone();
+            f.sort_unstable();
+            f.dedup();
+            s.forward_formats = f;
+        }
+        if let Some(c) = patch.sni_host_check {
+            s.sni_host_check = c;
+        }
+        if let Some(r) = patch.revocation_failure {
+            s.revocation_failure = r;
+        }
 
         if patch.mode == Some(CertAuthMode::Mtls) && !ssl {
             return Err(StoreError::conflict(
@@ -1629,8 +1651,46 @@ pub fn gateway_view(
     Ok(GatewayView {
         ssl_enabled: config.ssl_enabled,
         client_cert_auth: config.client_cert_auth.clone(),
-        warnings: warnings(config, &rows),
+        warnings: {
+            let mut w = warnings(config, &rows);
+            w.extend(crl_warnings(config, now));
+            w
+        },
         trusted_certificates: rows,
         truststore,
     })
+}
+
+/// `crl_expired` (SPEC §16) for every configured CRL whose nextUpdate is before `now`.
+pub fn crl_warnings(config: &GatewayConfig, now: OffsetDateTime) -> Vec<Warning> {
+    let now = now.unix_timestamp();
+    let mut out = Vec::new();
+    for (i, pem) in config.client_cert_auth.crls.iter().enumerate() {
+        for (issuer, next) in certgate_pki::crl::next_updates_pem(pem) {
+            if next <= now {
+                let when = OffsetDateTime::from_unix_timestamp(next)
+                    .ok()
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or_default();
+                let policy = match config.client_cert_auth.revocation_failure {
+                    crate::model::RevocationFailure::Strict => {
+                        "certificates of this issuer are refused as revocation_unknown (revocation_failure = strict)"
+                    }
+                    crate::model::RevocationFailure::Soft => {
+                        "certificates of this issuer that it does not list pass and are counted (revocation_failure = soft)"
+                    }
+                };
+                out.push(Warning {
+                    code: "crl_expired".to_string(),
+                    message: format!(
+                        "crls[{i}] (issuer {issuer}) passed its nextUpdate {when}: {policy} until a fresh CRL is configured."
+                    ),
+                });
+            }
+        }
+    }
+    out
 }

@@ -7,7 +7,10 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
-use crate::model::{ApiOverride, CertAuthMode, ClientCertAuthSettings, ValidationFailure};
+use crate::model::{
+    ApiOverride, CertAuthMode, ClientCertAuthSettings, ForwardFormat, RevocationFailure,
+    ValidationFailure,
+};
 use crate::truststore::TrustStoreInfo;
 use certgate_pki::HeaderFormat;
 
@@ -206,6 +209,27 @@ pub struct ClientCertAuthPatch {
         skip_serializing_if = "Option::is_none"
     )]
     pub send_ca_names: Option<bool>,
+    /// SPEC §16: identity formats forwarded upstream (replaces the list).
+    #[serde(
+        default,
+        deserialize_with = "non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub forward_formats: Option<Vec<ForwardFormat>>,
+    /// SPEC §16: 421 when Host names another host than the SNI (mtls).
+    #[serde(
+        default,
+        deserialize_with = "non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub sni_host_check: Option<bool>,
+    /// SPEC §16: `strict` or `soft`.
+    #[serde(
+        default,
+        deserialize_with = "non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub revocation_failure: Option<RevocationFailure>,
 }
 
 /// Body of `POST /api/v1/apis` and `PUT /api/v1/apis/{id}`.

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn repo_file(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(rel)
 }
 
 /// `systemd-analyze verify` on `unit` (with ExecStart pointed at the built binary, since verify
@@ -26,7 +28,10 @@ fn verify(unit_text: &str) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success(), "systemd-analyze verify failed:\n{printed}");
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify failed:\n{printed}"
+    );
     // verify exits 0 even for a value it ignores; every line naming the unit is a complaint.
     printed
         .lines()
@@ -37,14 +42,21 @@ fn verify(unit_text: &str) -> String {
 
 #[test]
 fn systemd_unit_verifies_cleanly() {
-    if Command::new("systemd-analyze").arg("--version").output().is_err() {
+    if Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         // The issue asks for this check where the tool exists; say loudly that it did not run.
         eprintln!("NOT CHECKED: systemd-analyze is not installed (apt-get install systemd)");
         return;
     }
     let unit = std::fs::read_to_string(repo_file("packaging/certgate.service")).unwrap();
     let complaints = verify(&unit);
-    assert!(complaints.is_empty(), "systemd-analyze complained:\n{complaints}");
+    assert!(
+        complaints.is_empty(),
+        "systemd-analyze complained:\n{complaints}"
+    );
     // The check can fail: a bad value in a copy is reported.
     let broken = unit.replace("ProtectSystem=strict", "ProtectSystem=bogus");
     assert!(

@@ -119,7 +119,52 @@ impl Ca {
         Self::make(cn, None)
     }
 
+    /// A self-signed root CA valid between the two instants.
+    pub fn root_valid(cn: &str, not_before: OffsetDateTime, not_after: OffsetDateTime) -> Ca {
+        Self::make_valid(cn, None, not_before, not_after)
+    }
+
+    /// An intermediate CA issued by this CA, valid between the two instants.
+    pub fn intermediate_valid(
+        &self,
+        cn: &str,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Ca {
+        Self::make_valid(cn, Some(self), not_before, not_after)
+    }
+
+    /// A CRL issued by this CA revoking nothing, with the given nextUpdate, as PEM.
+    pub fn crl_next_update(&self, next_update: OffsetDateTime) -> String {
+        CertificateRevocationListParams {
+            this_update: next_update - Duration::days(7),
+            next_update,
+            crl_number: SerialNumber::from_slice(&[2]),
+            issuing_distribution_point: None,
+            revoked_certs: Vec::new(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&self.issuer)
+        .unwrap()
+        .pem()
+        .unwrap()
+    }
+
     fn make(cn: &str, parent: Option<&Ca>) -> Ca {
+        Self::make_valid(
+            cn,
+            parent,
+            now() - Duration::days(30),
+            now() + Duration::days(3650),
+        )
+    }
+
+    fn make_valid(
+        cn: &str,
+        parent: Option<&Ca>,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Ca {
         let canonical = [("CN", cn), ("O", "certgate tests")];
         let mut params = CertificateParams::default();
         params.distinguished_name = rcgen_dn(&canonical);
@@ -130,9 +175,8 @@ impl Ca {
             KeyUsagePurpose::DigitalSignature,
         ];
         params.serial_number = Some(next_serial().0);
-        params.not_before = now() - Duration::days(30);
-        params.not_after = now() + Duration::days(3650);
-        let (not_before, not_after) = (params.not_before, params.not_after);
+        params.not_before = not_before;
+        params.not_after = not_after;
         let key = KeyPair::generate().unwrap();
         let issuer = match parent {
             None => CertifiedIssuer::self_signed(params, key).unwrap(),
@@ -415,6 +459,30 @@ impl Pki {
         issue(&params, ca, intermediates, &canonical_dn(&pairs))
     }
 
+    /// Issues a client certificate as `spec` says, but by `ca` (`spec.issued_by` is
+    /// ignored); `intermediates` are the CAs the client presents after the leaf.
+    pub fn client_from(&self, ca: &Ca, intermediates: &[&Ca], spec: &ClientSpec) -> Identity {
+        let pairs: Vec<(&str, &str)> = spec
+            .dn
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut params = CertificateParams::default();
+        params.distinguished_name = rcgen_dn(&pairs);
+        params.not_before = spec.not_before;
+        params.not_after = spec.not_after;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        if spec.client_auth_eku {
+            params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        }
+        let mut id = issue(&params, ca, Vec::new(), &canonical_dn(&pairs));
+        for intermediate in intermediates {
+            id.chain_pem.push_str(&intermediate.pem);
+            id.intermediates.push(intermediate.der.clone());
+        }
+        id
+    }
+
     /// `CN=<cn>,O=Example Corp,C=US` from the root, valid now, EKU clientAuth.
     pub fn client_cn(&self, cn: &str) -> Identity {
         self.client(&ClientSpec::new(cn))
@@ -617,21 +685,30 @@ pub async fn spawn_gateway(
     apply(&runtime, config);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let handle = serve_on(listener, settings, runtime.clone());
+    (addr, runtime, handle)
+}
+
+/// Serves `runtime` on `listener` until the handle is dropped or shut down.
+pub fn serve_on(
+    listener: TcpListener,
+    settings: ProxySettings,
+    runtime: Arc<Runtime>,
+) -> GatewayHandle {
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(certgate_proxy::serve(
         listener,
         settings,
-        runtime.clone(),
+        runtime,
         async move {
             // A dropped sender means stop too.
             let _ = stopped.await;
         },
     ));
-    let handle = GatewayHandle {
+    GatewayHandle {
         stop: Some(stop),
         task: Some(task),
-    };
-    (addr, runtime, handle)
+    }
 }
 
 /// TLS listener settings with the PKI's server certificate.

@@ -121,6 +121,15 @@ pub fn set_body(a: &GatewaySetArgs) -> Result<Map<String, Value>, CliError> {
     if let Some(v) = a.send_ca_names {
         body.insert("send_ca_names".into(), json!(v));
     }
+    if a.no_forward_formats || !a.forward_format.is_empty() {
+        body.insert("forward_formats".into(), json!(a.forward_format));
+    }
+    if let Some(v) = a.sni_host_check {
+        body.insert("sni_host_check".into(), json!(v));
+    }
+    if let Some(v) = &a.revocation_failure {
+        body.insert("revocation_failure".into(), json!(v));
+    }
     Ok(body)
 }
 
@@ -150,6 +159,9 @@ fn settings_pairs(s: &Value) -> Vec<(&'static str, String)> {
         ("CRLs", items(s, "crls").len().to_string()),
         ("forward identity", yes_no(s, "forward_identity")),
         ("send CA names", yes_no(s, "send_ca_names")),
+        ("forward formats", strings(s, "forward_formats").join(", ")),
+        ("SNI host check", yes_no(s, "sni_host_check")),
+        ("revocation failure", text(s, "revocation_failure")),
     ]
 }
 
@@ -215,6 +227,10 @@ mod tests {
             no_crls: false,
             forward_identity: None,
             send_ca_names: None,
+            forward_format: Vec::new(),
+            no_forward_formats: false,
+            sni_host_check: None,
+            revocation_failure: None,
         }
     }
 

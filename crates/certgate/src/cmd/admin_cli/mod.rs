@@ -351,6 +351,19 @@ pub struct GatewaySetArgs {
     /// List the trusted CA names in the TLS CertificateRequest (mtls).
     #[arg(long, value_name = "true|false")]
     pub send_ca_names: Option<bool>,
+    /// An identity format forwarded upstream (repeat for several; replaces the list).
+    #[arg(long, value_name = "FORMAT", value_parser = ["x_client_cert", "xfcc", "rfc9440"],
+          conflicts_with = "no_forward_formats")]
+    pub forward_format: Vec<String>,
+    /// Forward no identity format.
+    #[arg(long)]
+    pub no_forward_formats: bool,
+    /// Answer 421 when Host names another host than the TLS SNI (mtls).
+    #[arg(long, value_name = "true|false")]
+    pub sni_host_check: Option<bool>,
+    /// What a certificate whose revocation status cannot be learned gets.
+    #[arg(long, value_name = "strict|soft", value_parser = ["strict", "soft"])]
+    pub revocation_failure: Option<String>,
 }
 
 /// `certgate truststore …`: the node's materialised trust store.
