@@ -879,6 +879,7 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Result<Response<Pr
                 tracing::debug!(peer = %ctx.peer, "request on a connection of the old mode refused unanswered");
                 ctx.close.request(Close::Graceful);
                 return Err(Refused);
+            }
         }
     }
     let api = route.as_ref().map(|r| r.name.as_str()).unwrap_or("");
