@@ -53,7 +53,8 @@ fn curl(pki: &Pki, client: Option<&Identity>, args: &[&str]) -> (u16, String) {
     (code.trim().parse().unwrap_or(0), body.to_owned())
 }
 
-#[tokio::test]
+// curl blocks its thread: the gateway serves on the other worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http1_with_curl_resolve_and_connect_to() {
     let pki = Pki::new();
     let upstream = spawn_echo().await;
@@ -150,7 +151,8 @@ async fn http2_one_connection_for_two_hosts() {
     assert_eq!(denied("misdirected_request", "h2-api"), 1);
 }
 
-#[tokio::test]
+// curl blocks its thread: the gateway serves on the other worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn off_or_outside_mtls_there_is_no_check() {
     let pki = Pki::new();
     let upstream = spawn_echo().await;
