@@ -792,7 +792,9 @@ async fn gateway_settings_updates_and_rules() {
         json!({
             "mode": "none", "required": false, "header_name": null, "header_format": "auto",
             "trusted_proxies": [], "trusted_dns": [], "validation_failure": "handshake",
-            "crls": [], "forward_identity": true, "send_ca_names": false
+            "crls": [], "forward_identity": true, "send_ca_names": false,
+            "forward_formats": ["x_client_cert"], "sni_host_check": true,
+            "revocation_failure": "strict"
         })
     );
     assert_eq!(gw["trusted_certificates"], json!([]));

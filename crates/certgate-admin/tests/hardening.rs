@@ -114,12 +114,8 @@ async fn an_unreachable_store_gives_short_answers_without_internals() {
     );
 
     let got = node.get("/api/v1/gateway").await;
-    assert_error(
-        &got,
-        500,
-        "internal_error",
-        Some(certgate_admin::error::INTERNAL_MESSAGE),
-    );
+    // SPEC §12: an unreachable store is 503 `store_unavailable` (nothing changed).
+    assert_error(&got, 503, "store_unavailable", None);
     assert_no_internals(&got.1, dir.path());
     let got = node
         .post(
@@ -127,11 +123,7 @@ async fn an_unreachable_store_gives_short_answers_without_internals() {
             json!({"name": "a", "base_path": "/a", "upstream": "http://127.0.0.1:9"}),
         )
         .await;
-    assert_error(
-        &got,
-        500,
-        "internal_error",
-        Some(certgate_admin::error::INTERNAL_MESSAGE),
-    );
+    // SPEC §12: an unreachable store is 503 `store_unavailable` (nothing changed).
+    assert_error(&got, 503, "store_unavailable", None);
     assert_no_internals(&got.1, dir.path());
 }

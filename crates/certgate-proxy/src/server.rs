@@ -829,7 +829,14 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Result<Response<Pr
     // Routing and forwarding read the one normal path (crate::path); a target that cannot
     // be read one way is refused before anything else.
     if let Err(e) = crate::route::normalize_target(&mut req) {
-        return Ok(refuse_target(ctx, start, &method, req.uri().path(), version, e));
+        return Ok(refuse_target(
+            ctx,
+            start,
+            &method,
+            req.uri().path(),
+            version,
+            e,
+        ));
     }
     let path = req.uri().path().to_owned();
     let route = snapshot.routes.lookup(&path).cloned();
