@@ -3,11 +3,10 @@
 //! and the activity endpoint. Every refused write is followed by a read showing that
 //! nothing changed.
 
-#[allow(dead_code, unused_macros)]
+#[allow(unused_macros)]
 #[path = "../../certgate-store/tests/support/backend.rs"]
 mod backend;
 mod common;
-#[allow(dead_code)]
 #[path = "../../certgate-store/tests/support/pg.rs"]
 mod pg;
 

@@ -3,11 +3,10 @@
 //! the log); `/readyz` answers from a cache keyed by the configuration generation and
 //! the trust store files' stat, and stays correct when either moves.
 
-#[allow(dead_code, unused_macros)]
+#[allow(unused_macros)]
 #[path = "../../certgate-store/tests/support/backend.rs"]
 mod backend;
 mod common;
-#[allow(dead_code)]
 #[path = "../../certgate-store/tests/support/pg.rs"]
 mod pg;
 
