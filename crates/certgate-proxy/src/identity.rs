@@ -528,8 +528,9 @@ pub struct CacheUsage {
 
 /// Verdicts of one trust generation by key, bounded (see the module docs). A half that
 /// would grow past a bound is emptied first (cheap, and an attacker who fills the
-/// refused half cannot push accepted clients out). An entry of another trust generation
-/// than the one it is stored or asked for is dropped.
+/// refused half cannot push accepted clients out). The cache holds one trust generation:
+/// storing a verdict of a newer one empties it, one of an older one is not kept, and a
+/// lookup for another generation finds nothing.
 #[derive(Debug)]
 pub(crate) struct VerdictCache<K> {
     limits: CacheLimits,
@@ -583,6 +584,10 @@ impl<K: Hash + Eq> VerdictCache<K> {
     /// what the key held.
     pub(crate) fn put(&self, key: K, id: &Arc<ClientIdentity>) {
         let mut inner = self.lock();
+        if id.trust_generation < inner.generation {
+            // Judged under a snapshot that was already replaced: not worth keeping.
+            return;
+        }
         if inner.generation != id.trust_generation {
             inner.trusted.clear();
             inner.trusted_bytes = 0;
