@@ -3,6 +3,7 @@
 //! numbers, order and timestamps are kept as they are, so the copy answers every request
 //! exactly as the original.
 
+use crate::store::VersionRow;
 use serde::{Deserialize, Serialize};
 
 use crate::db::{args, Dialect, Tx};
@@ -33,21 +34,6 @@ struct ComponentRow {
     id: i64,
     name: String,
     active: bool,
-    created_at: i64,
-}
-
-#[derive(Debug, sqlx::FromRow)]
-struct VersionRow {
-    component_id: i64,
-    version: i64,
-    pem: String,
-    subject: String,
-    issuer: String,
-    serial: String,
-    fingerprint: String,
-    not_before: i64,
-    not_after: i64,
-    is_ca: bool,
     created_at: i64,
 }
 

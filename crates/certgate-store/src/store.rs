@@ -175,19 +175,20 @@ impl StoredSettings {
     }
 }
 
+/// A `certificate_versions` row (also read by [`crate::migrate`]).
 #[derive(Debug, sqlx::FromRow)]
-struct VersionRow {
-    component_id: i64,
-    version: i64,
-    pem: String,
-    subject: String,
-    issuer: String,
-    serial: String,
-    fingerprint: String,
-    not_before: i64,
-    not_after: i64,
-    is_ca: bool,
-    created_at: i64,
+pub(crate) struct VersionRow {
+    pub(crate) component_id: i64,
+    pub(crate) version: i64,
+    pub(crate) pem: String,
+    pub(crate) subject: String,
+    pub(crate) issuer: String,
+    pub(crate) serial: String,
+    pub(crate) fingerprint: String,
+    pub(crate) not_before: i64,
+    pub(crate) not_after: i64,
+    pub(crate) is_ca: bool,
+    pub(crate) created_at: i64,
 }
 
 #[derive(Debug, sqlx::FromRow)]
