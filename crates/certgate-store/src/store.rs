@@ -109,6 +109,9 @@ struct Inner {
 #[derive(Debug, Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    /// Set on the handle [`Store::rehearse`] passes to a write: its commit keeps the
+    /// configuration the write would leave here and rolls back instead of committing.
+    rehearsal: Option<Arc<std::sync::Mutex<Option<GatewayConfig>>>>,
 }
 
 /// The gateway settings other than `trusted_dns`, as the JSON column keeps them. Every
@@ -442,7 +445,10 @@ async fn watch_changes(weak: Weak<Inner>) {
         if inner.closed.load(Ordering::Acquire) {
             return;
         }
-        let store = Store { inner };
+        let store = Store {
+            inner,
+            rehearsal: None,
+        };
         let polled = match store.ensure_migrated().await {
             Ok(()) => store.generation().await,
             Err(e) => Err(e),
@@ -564,6 +570,7 @@ impl Store {
         let (generation, _) = watch::channel(0);
         let (reachable, _) = watch::channel(!lazy);
         Ok(Store {
+            rehearsal: None,
             inner: Arc::new(Inner {
                 pool,
                 url: url.to_string(),
@@ -740,9 +747,43 @@ impl Store {
         self.commit(tx).await
     }
 
+    /// Runs `write` as a dry run (SPEC §13): the write gets a handle of this store whose
+    /// commit reads the configuration the write would leave, inside the write's own
+    /// transaction, and rolls back. So a dry run checks exactly the rules of the real write
+    /// (a refused write answers the same error) and changes nothing, not the generation.
+    /// A write that returns without committing (it changes nothing) leaves the current
+    /// configuration.
+    pub async fn rehearse<T, F, Fut>(&self, write: F) -> Result<GatewayConfig>
+    where
+        F: FnOnce(Store) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let slot = Arc::new(std::sync::Mutex::new(None));
+        let handle = Store {
+            inner: Arc::clone(&self.inner),
+            rehearsal: Some(Arc::clone(&slot)),
+        };
+        write(handle).await?;
+        let left = slot.lock().map(|mut s| s.take()).unwrap_or(None);
+        match left {
+            Some(config) => Ok(config),
+            None => self.load_config().await,
+        }
+    }
+
     /// Bumps the generation, tells the other nodes (`NOTIFY`, delivered at commit),
-    /// commits and publishes the new generation.
+    /// commits and publishes the new generation. On a [`rehearse`](Self::rehearse)
+    /// handle: keeps the configuration as the transaction sees it and rolls back.
     async fn commit(&self, mut tx: Tx) -> Result<u64> {
+        if let Some(slot) = &self.rehearsal {
+            let config = read_config(&mut tx).await?;
+            let generation = config.generation;
+            tx.rollback().await?;
+            if let Ok(mut s) = slot.lock() {
+                *s = Some(config);
+            }
+            return Ok(generation);
+        }
         let g: i64 = tx
             .scalar(
                 "UPDATE config_generation SET value = value + 1 WHERE id = 1 RETURNING value",
@@ -767,20 +808,9 @@ impl Store {
     /// Everything a node needs, read in one transaction.
     pub async fn load_config(&self) -> Result<GatewayConfig> {
         let mut tx = self.begin_read().await?;
-        let generation: i64 = tx
-            .scalar("SELECT value FROM config_generation WHERE id = 1", args![])
-            .await?;
-        let (ssl_enabled, client_cert_auth) = read_settings(&mut tx).await?;
-        let trusted_certificates = read_trusted(&mut tx).await?;
-        let apis = read_apis(&mut tx).await?;
+        let config = read_config(&mut tx).await?;
         tx.commit().await?;
-        Ok(GatewayConfig {
-            generation: generation as u64,
-            ssl_enabled,
-            client_cert_auth,
-            trusted_certificates,
-            apis,
-        })
+        Ok(config)
     }
 
     /// Whether SSL is enabled, and the client certificate auth settings.
@@ -1450,6 +1480,23 @@ async fn check_api_unique(
         ));
     }
     Ok(())
+}
+
+/// The whole configuration as `tx` sees it.
+async fn read_config(tx: &mut Tx) -> Result<GatewayConfig> {
+    let generation: i64 = tx
+        .scalar("SELECT value FROM config_generation WHERE id = 1", args![])
+        .await?;
+    let (ssl_enabled, client_cert_auth) = read_settings(tx).await?;
+    let trusted_certificates = read_trusted(tx).await?;
+    let apis = read_apis(tx).await?;
+    Ok(GatewayConfig {
+        generation: generation as u64,
+        ssl_enabled,
+        client_cert_auth,
+        trusted_certificates,
+        apis,
+    })
 }
 
 async fn read_settings(conn: &mut Tx) -> Result<(bool, ClientCertAuthSettings)> {

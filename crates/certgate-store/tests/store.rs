@@ -251,7 +251,68 @@ async fn concurrent_writers_all_commit() {
     store.close().await;
 }
 
+/// A dry run (`Store::rehearse`) answers the configuration the write would leave and
+/// changes nothing; a refused write answers the real write's error.
+async fn rehearsed_writes_answer_the_new_configuration_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&url(dir.path())).await.unwrap();
+    let now = OffsetDateTime::now_utc();
+    store.set_ssl_enabled(true).await.unwrap();
+    let c = store
+        .create_component("root", &ca_pem("Root", 200), now)
+        .await
+        .unwrap();
+    store.add_trusted(c.id, None, now).await.unwrap();
+    let before = store.load_config().await.unwrap();
+    let mut rx = store.subscribe();
+    rx.borrow_and_update();
+
+    let after = store
+        .rehearse(|s| async move { s.remove_trusted(c.id).await })
+        .await
+        .unwrap();
+    assert!(after.trusted_certificates.is_empty());
+    assert_eq!(after.generation, before.generation);
+    let after = store
+        .rehearse(|s| async move {
+            s.update_client_cert_auth(&ClientCertAuthPatch {
+                required: Some(true),
+                trusted_dns: Some(vec!["CN=a".into()]),
+                ..Default::default()
+            })
+            .await
+        })
+        .await
+        .unwrap();
+    assert!(after.client_cert_auth.required);
+    assert_eq!(after.client_cert_auth.trusted_dns, vec!["CN=a".to_string()]);
+
+    let e = store
+        .rehearse(|s| async move {
+            s.update_client_cert_auth(&ClientCertAuthPatch {
+                mode: Some(CertAuthMode::Header),
+                required: Some(true),
+                ..Default::default()
+            })
+            .await
+        })
+        .await
+        .unwrap_err();
+    assert_eq!((e.status(), e.code()), (422, "header_name_required"));
+    // A write that changes nothing leaves the current configuration.
+    let same = store
+        .rehearse(|s| async move { s.set_ssl_enabled(true).await })
+        .await
+        .unwrap();
+    assert_eq!(same, before);
+
+    assert!(!rx.has_changed().unwrap());
+    assert_eq!(store.load_config().await.unwrap(), before);
+    store.close().await;
+}
+
 both_backends!(
+    rehearsed_writes_answer_the_new_configuration_and_change_nothing,
     every_write_bumps_the_generation_and_notifies,
     ssl_off_refuses_trust_with_the_exact_message,
     load_config_carries_pems_overrides_and_order,
