@@ -39,6 +39,8 @@
 //! - `/metrics` renders the gauges of this crate (see [`health`]) followed by whatever
 //!   the Prometheus handle holds (the data plane's counters).
 
+#![warn(missing_docs)]
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;

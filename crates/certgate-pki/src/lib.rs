@@ -11,6 +11,8 @@
 //! - [`crl`]: revoked serials by issuer, for header mode without a trust table.
 //! - [`judge`]: the chain judge (rustls-webpki plus CRLs) shared by mtls and header mode.
 
+#![warn(missing_docs)]
+
 pub mod cert;
 pub mod crl;
 pub mod dn;

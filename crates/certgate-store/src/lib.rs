@@ -43,6 +43,8 @@
 //! [`node`] (`<data_dir>/node-id`, the new-node marker of SPEC §5) and [`last_config`]
 //! (`<data_dir>/last-config.json`, the configuration a node applied last).
 
+#![warn(missing_docs)]
+
 //! ## Time
 //!
 //! Operations whose answer depends on the clock (expiry checks and statuses) take `now`

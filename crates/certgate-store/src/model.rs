@@ -70,19 +70,25 @@ fn default_true() -> bool {
 /// The gateway-level client certificate auth settings (SPEC §2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientCertAuthSettings {
+    /// `none`, `mtls` or `header`.
     pub mode: CertAuthMode,
+    /// Whether a request without a valid certificate is refused (401/403).
     pub required: bool,
     /// Header mode only; the configured spelling is kept.
     pub header_name: Option<String>,
+    /// How the certificate header is encoded (SPEC §6).
     pub header_format: HeaderFormat,
     /// Peers whose certificate header is honoured; empty = any peer.
     pub trusted_proxies: Vec<IpNet>,
     /// DN patterns (SPEC §4), at most 1000.
     pub trusted_dns: Vec<String>,
+    /// Whether an mtls chain failure ends the handshake or answers 403.
     pub validation_failure: ValidationFailure,
     /// PEM CRLs.
     pub crls: Vec<String>,
+    /// Whether the verified identity is forwarded upstream (SPEC §7).
     pub forward_identity: bool,
+    /// Whether the TLS CertificateRequest lists the trusted CAs' names.
     pub send_ca_names: bool,
     /// SPEC §16: the identity formats forwarded (sorted, no duplicates).
     #[serde(default = "default_forward_formats")]
@@ -118,7 +124,9 @@ impl Default for ClientCertAuthSettings {
 /// One entry of the trust table: a certificate component pinned at one version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrustedCertificate {
+    /// The certificate component's id.
     pub certificate_id: i64,
+    /// The component's name.
     pub name: String,
     /// The pinned version.
     pub version: i64,
@@ -126,10 +134,14 @@ pub struct TrustedCertificate {
     pub latest_version: i64,
     /// The pinned version's PEM, verbatim.
     pub pem: String,
+    /// The certificate's subject, canonical DN.
     pub subject: String,
+    /// SHA-256 of the DER, lowercase hex.
     pub fingerprint_sha256: String,
+    /// Start of validity.
     #[serde(with = "time::serde::rfc3339")]
     pub not_before: OffsetDateTime,
+    /// End of validity.
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
 }
@@ -146,7 +158,9 @@ pub struct ApiOverride {
 /// A deployed API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Api {
+    /// The API's id.
     pub id: i64,
+    /// The API's unique name.
     pub name: String,
     /// `/` or a path starting with `/` without a trailing `/`.
     pub base_path: String,
@@ -162,8 +176,12 @@ pub struct Api {
 pub struct GatewayConfig {
     /// Bumped by every committed change.
     pub generation: u64,
+    /// Whether TLS is on (trust needs it).
     pub ssl_enabled: bool,
+    /// The gateway's settings (SPEC §2, §16).
     pub client_cert_auth: ClientCertAuthSettings,
+    /// The trust table.
     pub trusted_certificates: Vec<TrustedCertificate>,
+    /// The deployed APIs.
     pub apis: Vec<Api>,
 }
