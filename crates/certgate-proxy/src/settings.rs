@@ -48,9 +48,10 @@ impl Clone for ProxySettings {
     }
 }
 
-impl ProxySettings {
-    /// Plain HTTP listener with the defaults (header mode and mode `none` tests).
-    pub fn plain_for_tests() -> Self {
+/// The one set of defaults of the node's listener and upstream settings: the config file's
+/// `[listener]` / `[upstream]` defaults (crates/certgate `config.rs`) are read from here.
+impl Default for ProxySettings {
+    fn default() -> Self {
         ProxySettings {
             ssl: false,
             server_cert_chain: Vec::new(),
@@ -59,13 +60,21 @@ impl ProxySettings {
             session_resumption: true,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
-            max_header_bytes: 96 * 1024,
-            max_connections: 10_000,
+            // 64 KiB of headers plus room for a forwarded certificate chain.
+            max_header_bytes: 64 * 1024 + 16 * 1024,
+            max_connections: 50_000,
             shutdown_grace: Duration::from_secs(30),
             upstream_connect_timeout: Duration::from_secs(5),
             upstream_response_timeout: Duration::from_secs(60),
-            upstream_pool_max_idle_per_host: 64,
+            upstream_pool_max_idle_per_host: 256,
         }
+    }
+}
+
+impl ProxySettings {
+    /// Plain HTTP listener with the defaults (header mode and mode `none` tests).
+    pub fn plain_for_tests() -> Self {
+        Self::default()
     }
 
     /// TLS listener with the given server chain and key, and the defaults otherwise.
@@ -74,7 +83,7 @@ impl ProxySettings {
             ssl: true,
             server_cert_chain: chain,
             server_key: Some(key),
-            ..Self::plain_for_tests()
+            ..Self::default()
         }
     }
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use certgate_proxy::ProxySettings;
 use serde::Deserialize;
 
 /// The whole configuration file.
@@ -101,18 +102,19 @@ impl Default for Config {
 
 impl Default for ListenerConfig {
     fn default() -> Self {
+        let d = ProxySettings::default();
         Self {
             address: SocketAddr::from(([0, 0, 0, 0], 8443)),
             ssl: true,
             certificate: None,
             private_key: None,
-            http2: true,
-            session_resumption: true,
-            header_read_timeout_secs: 10,
-            idle_timeout_secs: 60,
-            max_header_bytes: 64 * 1024 + 16 * 1024,
-            max_connections: 50_000,
-            shutdown_grace_secs: 30,
+            http2: d.http2,
+            session_resumption: d.session_resumption,
+            header_read_timeout_secs: d.header_read_timeout.as_secs(),
+            idle_timeout_secs: d.idle_timeout.as_secs(),
+            max_header_bytes: d.max_header_bytes,
+            max_connections: d.max_connections,
+            shutdown_grace_secs: d.shutdown_grace.as_secs(),
         }
     }
 }
@@ -137,10 +139,11 @@ impl Default for TruststoreConfig {
 
 impl Default for UpstreamConfig {
     fn default() -> Self {
+        let d = ProxySettings::default();
         Self {
-            connect_timeout_ms: 5_000,
-            response_timeout_ms: 60_000,
-            pool_max_idle_per_host: 256,
+            connect_timeout_ms: d.upstream_connect_timeout.as_millis() as u64,
+            response_timeout_ms: d.upstream_response_timeout.as_millis() as u64,
+            pool_max_idle_per_host: d.upstream_pool_max_idle_per_host,
         }
     }
 }

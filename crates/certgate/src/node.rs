@@ -133,7 +133,7 @@ fn proxy_settings(cfg: &Config) -> anyhow::Result<ProxySettings> {
         }
         ProxySettings::tls(chain, key)
     } else {
-        ProxySettings::plain_for_tests()
+        ProxySettings::default()
     };
     settings.ssl = l.ssl;
     settings.http2 = l.http2;
