@@ -43,6 +43,8 @@ impl ConfigSource {
 struct Applied {
     source: ConfigSource,
     config: Option<Arc<GatewayConfig>>,
+    /// Why the last reload did not make the store's configuration live (`None`: it did).
+    failure: Option<String>,
 }
 
 /// The node the admin API runs on: its id, and the configuration it applied last.
@@ -60,6 +62,7 @@ impl NodeHandle {
             applied: Mutex::new(Applied {
                 source: ConfigSource::Store,
                 config: None,
+                failure: None,
             }),
         })
     }
@@ -80,6 +83,18 @@ impl NodeHandle {
     pub fn applied(&self) -> (Option<Arc<GatewayConfig>>, ConfigSource) {
         let a = self.lock();
         (a.config.clone(), a.source)
+    }
+
+    /// Records the outcome of a reload: `Some(reason)` when the store's configuration
+    /// could not be made live (the node keeps serving the previous one and is not ready),
+    /// `None` when it is live.
+    pub fn set_reload_failure(&self, failure: Option<String>) {
+        self.lock().failure = failure;
+    }
+
+    /// Why the last reload failed, if it did.
+    pub fn reload_failure(&self) -> Option<String> {
+        self.lock().failure.clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Applied> {

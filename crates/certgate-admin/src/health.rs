@@ -91,6 +91,14 @@ pub(crate) async fn readyz(State(st): State<AdminState>) -> Response {
             }
         }
     };
+    if store == "ok" {
+        if let Some(reason) = st.node().and_then(|n| n.reload_failure()) {
+            return unready(
+                &format!("the store's configuration is not live on this node: {reason}"),
+                info.as_ref().ok().map(|i| i.status.as_str()),
+            );
+        }
+    }
     match info {
         Ok(info) if info.status == TrustStoreStatus::Ok => Json(serde_json::json!({
             "status": "ready",

@@ -7,7 +7,7 @@
 //! ```no_run
 //! # async fn demo(store: certgate_store::Store, ts: std::sync::Arc<certgate_store::TrustStore>) -> std::io::Result<()> {
 //! use std::sync::Arc;
-//! let reload: certgate_admin::ReloadHook = Arc::new(|| Box::pin(async { /* rebuild the snapshot */ }));
+//! let reload: certgate_admin::ReloadHook = Arc::new(|| Box::pin(async { /* rebuild the snapshot */ Ok(()) }));
 //! let state = certgate_admin::AdminState::new(store, ts, "a-long-random-token".to_string(), reload, None);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:9090").await?;
 //! certgate_admin::serve(listener, state, async { let _ = tokio::signal::ctrl_c().await; }).await
@@ -68,11 +68,21 @@ pub use extract::{JsonBody, BODY_LIMIT};
 pub use session::{Actor, Clock};
 
 /// Rebuilds the node's data plane snapshot; the admin API awaits it after each write.
-pub type ReloadHook = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+///
+/// It answers [`ReloadFailed`] when the change could not be made live on this node; the
+/// write that triggered it then answers 503 `reload_failed` (SPEC §2: a write is
+/// acknowledged only when it is live).
+pub type ReloadHook =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), ReloadFailed>> + Send>> + Send + Sync>;
+
+/// Why a reload did not make the store's configuration live on this node.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ReloadFailed(pub String);
 
 /// A reload hook that does nothing (tests, tools).
 pub fn noop_reload() -> ReloadHook {
-    Arc::new(|| Box::pin(async {}))
+    Arc::new(|| Box::pin(async { Ok(()) }))
 }
 
 /// Everything the admin API needs. Cheap to clone.
@@ -172,8 +182,21 @@ impl AdminState {
     pub(crate) async fn after_write(&self) -> Result<(), ApiError> {
         let config = self.store.load_config().await?;
         self.run_truststore(config, |ts, c| ts.sync(c)).await?;
-        (self.reload)().await;
-        Ok(())
+        self.reload().await
+    }
+
+    /// Runs the reload hook; a failure is the 503 `reload_failed` answer.
+    async fn reload(&self) -> Result<(), ApiError> {
+        (self.reload)().await.map_err(|e| {
+            tracing::error!(error = %e, "a committed change is not live on this node");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "reload_failed",
+                format!(
+                    "The change is stored but not live on this node: {e}. The node keeps its previous configuration, retries, and is not ready until it is live."
+                ),
+            )
+        })
     }
 
     /// Re-verifies the trust store against the current configuration; runs the reload
@@ -185,7 +208,7 @@ impl AdminState {
         let before = self.truststore.status().status;
         let info = self.run_truststore(config, |ts, c| ts.sync(c)).await?;
         if info.status != before {
-            (self.reload)().await;
+            self.reload().await?;
         }
         Ok(info)
     }
@@ -194,7 +217,7 @@ impl AdminState {
     pub(crate) async fn recover_truststore(&self) -> Result<TrustStoreInfo, ApiError> {
         let config = self.store.load_config().await?;
         let info = self.run_truststore(config, |ts, c| ts.recover(c)).await?;
-        (self.reload)().await;
+        self.reload().await?;
         Ok(info)
     }
 

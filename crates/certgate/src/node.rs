@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use certgate_admin::cluster::{ConfigSource, NodeHandle};
-use certgate_admin::{AdminState, ReloadHook};
+use certgate_admin::{AdminState, ReloadFailed, ReloadHook};
 use certgate_proxy::{ProxySettings, Runtime};
 use certgate_store::node::NodeIdentity;
 use certgate_store::views::NodeRecord;
@@ -165,14 +165,32 @@ struct Reloader {
 }
 
 impl Reloader {
-    /// Answers whether the store's configuration is now applied.
-    async fn reload(&self) -> bool {
+    /// Reloads and records the outcome on the node handle (`/readyz` reads it): `Ok` when
+    /// the store's configuration is now live, else why not. A store outage is not
+    /// recorded as a failure: `/readyz` reports the store itself (SPEC §12).
+    async fn reload(&self) -> Result<(), String> {
         let _guard = self.lock.lock().await;
+        let outcome = self.reload_locked().await;
+        match &outcome {
+            Ok(()) => self.node.set_reload_failure(None),
+            Err((reason, outage)) => {
+                if !outage && self.node.reload_failure().as_deref() != Some(reason.as_str()) {
+                    tracing::error!(reason = %reason, "reload failed; keeping the previous configuration, not ready until it is live");
+                }
+                self.node
+                    .set_reload_failure((!outage).then(|| reason.clone()));
+            }
+        }
+        outcome.map_err(|(reason, _)| reason)
+    }
+
+    /// The reload itself; an error says why, and whether the store was unreachable.
+    async fn reload_locked(&self) -> Result<(), (String, bool)> {
         let pending = *self.ssl_pending.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(ssl) = pending {
             if let Err(e) = self.store.set_ssl_enabled(ssl).await {
                 tracing::warn!(error = %e, "reload: cannot record listener.ssl yet");
-                return false;
+                return Err((format!("cannot record listener.ssl: {e}"), is_outage(&e)));
             }
             *self.ssl_pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
         }
@@ -181,7 +199,7 @@ impl Reloader {
             Err(e) => {
                 // Keep serving the last good snapshot: the change loop retries.
                 tracing::warn!(error = %e, "reload: cannot read the configuration store");
-                return false;
+                return Err((format!("cannot read the configuration: {e}"), is_outage(&e)));
             }
         };
         let ts = self.truststore.clone();
@@ -195,8 +213,11 @@ impl Reloader {
         };
         let ok = info.status == TrustStoreStatus::Ok;
         if let Err(e) = self.runtime.apply(&config, ok) {
-            tracing::error!(error = %e, generation = config.generation, "reload: snapshot not built; keeping the previous one");
-            return true;
+            tracing::debug!(error = %e, generation = config.generation, "reload: snapshot not built; keeping the previous one");
+            return Err((
+                format!("generation {} cannot be applied: {e}", config.generation),
+                false,
+            ));
         }
         tracing::debug!(
             generation = config.generation,
@@ -223,7 +244,7 @@ impl Reloader {
         if let Err(e) = self.store.record_applied(self.node.id(), generation).await {
             tracing::debug!(error = %e, "cannot record the applied generation");
         }
-        true
+        Ok(())
     }
 
     /// Whether the node serves something else than the store's current generation.
@@ -233,13 +254,18 @@ impl Reloader {
     }
 }
 
+/// Whether a store error is an outage (the store unreachable), not a bad configuration.
+fn is_outage(e: &certgate_store::StoreError) -> bool {
+    matches!(e, certgate_store::StoreError::Unavailable(_))
+}
+
 /// Keeps the node on the store's generation: reloads on every published change, and
 /// retries every [`POLL_INTERVAL`] while a reload fails (store unreachable).
 async fn follow_changes(r: Arc<Reloader>) {
     let mut changes = r.store.subscribe();
     loop {
         let generation = *changes.borrow_and_update();
-        let failed = generation > 0 && r.behind(generation) && !r.reload().await;
+        let failed = generation > 0 && r.behind(generation) && r.reload().await.is_err();
         if failed {
             // Retry after a poll interval, or sooner on a new generation.
             if let Ok(Err(_)) = tokio::time::timeout(POLL_INTERVAL, changes.changed()).await {
@@ -402,7 +428,8 @@ fn spawn_truststore_watch(reloader: Arc<Reloader>, mut stop: watch::Receiver<boo
                 .unwrap_or(true);
             if changed {
                 tracing::info!("trust store files changed on disk; verifying them");
-                reloader.reload().await;
+                // A failure is logged and kept for /readyz by reload itself.
+                let _ = reloader.reload().await;
             }
         }
     });
@@ -493,9 +520,8 @@ pub async fn start(cfg: &Config) -> anyhow::Result<RunningNode> {
         let r = reloader.clone();
         Arc::new(move || {
             let r = r.clone();
-            Box::pin(async move {
-                r.reload().await;
-            }) as Pin<Box<dyn Future<Output = ()> + Send>>
+            Box::pin(async move { r.reload().await.map_err(ReloadFailed) })
+                as Pin<Box<dyn Future<Output = Result<(), ReloadFailed>> + Send>>
         })
     };
     // Changes committed elsewhere (other nodes of a cluster, a CLI on the same store)

@@ -69,6 +69,7 @@ impl Node {
             let counter = Arc::clone(&counter);
             Box::pin(async move {
                 counter.fetch_add(1, Ordering::SeqCst);
+                Ok(())
             })
         });
         let state = AdminState::new(
