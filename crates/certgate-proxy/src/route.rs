@@ -119,33 +119,25 @@ pub struct Upstream {
     pub host_header: Option<HeaderValue>,
 }
 
-/// Why an upstream URL is unusable.
+/// Why an upstream URL is unusable: the store's rule ([`certgate_store::validate::upstream`],
+/// the one definition of a valid upstream) refused it; the message says why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UpstreamError {
-    /// Not a URI at all.
-    #[error("not a valid URL")]
-    Invalid,
-    /// A scheme other than `http`/`https`, or none.
-    #[error("the scheme must be http or https")]
-    Scheme,
-    /// No host.
-    #[error("the URL has no host")]
-    NoHost,
-}
+#[error("{0}")]
+pub struct UpstreamError(pub String);
 
 impl Upstream {
-    /// Parses an `http://` or `https://` URL; a query part is ignored.
+    /// Parses an upstream URL that passes the store's rule (absolute `http://` or
+    /// `https://`, a host, no credentials, query or fragment).
     pub fn parse(url: &str) -> Result<Upstream, UpstreamError> {
-        let uri: http::Uri = url.parse().map_err(|_| UpstreamError::Invalid)?;
+        certgate_store::validate::upstream(url).map_err(|e| UpstreamError(e.to_string()))?;
+        let invalid = || UpstreamError(format!("upstream {url:?} is invalid."));
+        let uri: http::Uri = url.parse().map_err(|_| invalid())?;
         let scheme = match uri.scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("http") => Scheme::HTTP,
             Some(s) if s.eq_ignore_ascii_case("https") => Scheme::HTTPS,
-            _ => return Err(UpstreamError::Scheme),
+            _ => return Err(invalid()),
         };
-        let authority = uri.authority().cloned().ok_or(UpstreamError::NoHost)?;
-        if authority.host().is_empty() {
-            return Err(UpstreamError::NoHost);
-        }
+        let authority = uri.authority().cloned().ok_or_else(invalid)?;
         let path_prefix = uri.path().trim_end_matches('/').to_owned();
         let host_header = HeaderValue::from_str(authority.as_str()).ok();
         Ok(Upstream {
@@ -331,18 +323,18 @@ mod tests {
     }
 
     #[test]
-    fn upstream_errors() {
-        assert_eq!(
-            Upstream::parse("ftp://x/").unwrap_err(),
-            UpstreamError::Scheme
-        );
-        assert_eq!(
-            Upstream::parse("/relative").unwrap_err(),
-            UpstreamError::Scheme
-        );
-        assert_eq!(
-            Upstream::parse("http://").unwrap_err(),
-            UpstreamError::Invalid
-        );
+    fn upstream_errors_are_the_stores_rule() {
+        for bad in [
+            "ftp://x/",
+            "/relative",
+            "http://",
+            "http://u:p@h/",
+            "http://h/p?q=1",
+            "http://h/#x",
+        ] {
+            let e = Upstream::parse(bad).unwrap_err();
+            let store = certgate_store::validate::upstream(bad).unwrap_err();
+            assert_eq!(e.0, store.to_string(), "{bad}");
+        }
     }
 }

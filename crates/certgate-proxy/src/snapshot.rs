@@ -363,11 +363,11 @@ impl BuildState {
         // Everything that can refuse the whole config comes first.
         let header = match auth.mode {
             CertAuthMode::Header => {
-                let raw = auth.header_name.as_deref().map(str::trim).unwrap_or("");
+                let raw = auth.header_name.as_deref().unwrap_or("");
                 if raw.is_empty() {
                     return Err(SnapshotError::MissingHeaderName);
                 }
-                let name = HeaderName::from_bytes(raw.as_bytes())
+                let name = certgate_store::validate::parse_header_name(raw)
                     .map_err(|_| SnapshotError::InvalidHeaderName(raw.to_owned()))?;
                 Some(HeaderSettings {
                     name,

@@ -137,13 +137,18 @@ pub fn cidrs(list: &[String]) -> Result<Vec<IpNet>, StoreError> {
 
 /// `header_name`: a non-empty HTTP field name (RFC 9110 token).
 pub fn header_name(name: &str) -> Result<(), StoreError> {
-    if http::HeaderName::from_bytes(name.as_bytes()).is_err() {
-        return Err(StoreError::invalid(
+    parse_header_name(name).map(drop)
+}
+
+/// The one rule for a configured header name (`header_name`): a valid HTTP header name,
+/// as given (no trimming). The data plane builds its header from this too.
+pub fn parse_header_name(name: &str) -> Result<http::HeaderName, StoreError> {
+    http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+        StoreError::invalid(
             "invalid_header_name",
             format!("header_name {name:?} is not a valid HTTP header name."),
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 /// `crls`: each entry holds one or more PEM `X509 CRL` blocks that parse.
