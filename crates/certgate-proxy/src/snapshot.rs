@@ -386,18 +386,15 @@ impl BuildState {
                 upstream: api.upstream.clone(),
                 reason: e.to_string(),
             })?;
-            let ov = api.override_.as_ref();
-            let required = ov.and_then(|o| o.required).unwrap_or(auth.required);
-            let patterns = match ov.and_then(|o| o.trusted_dns.as_ref()) {
-                Some(list) => match new_patterns.get(list) {
-                    Some(p) => p.clone(),
-                    None => {
-                        let p = self.patterns(list)?;
-                        new_patterns.insert(list.clone(), p.clone());
-                        p
-                    }
-                },
-                None => gateway_patterns.clone(),
+            let effective = auth.effective(api.override_.as_ref());
+            let required = effective.required;
+            let patterns = match new_patterns.get(effective.trusted_dns) {
+                Some(p) => p.clone(),
+                None => {
+                    let p = self.patterns(effective.trusted_dns)?;
+                    new_patterns.insert(effective.trusted_dns.to_vec(), p.clone());
+                    p
+                }
             };
             routes.push(Route {
                 api_id: api.id,

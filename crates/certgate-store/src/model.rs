@@ -121,6 +121,32 @@ impl Default for ClientCertAuthSettings {
     }
 }
 
+/// An API's effective settings (SPEC §3 step 2), borrowed from the gateway's settings and
+/// the API's override. The one place the inheritance rule is written: the admin views, the
+/// data plane's routes and explain all take it from [`ClientCertAuthSettings::effective`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Effective<'a> {
+    /// Always the gateway's mode (an override cannot change it).
+    pub mode: CertAuthMode,
+    /// The override's `required`, else the gateway's.
+    pub required: bool,
+    /// The override's list (possibly empty: no DN restriction), else the gateway's.
+    pub trusted_dns: &'a [String],
+}
+
+impl ClientCertAuthSettings {
+    /// The effective settings of an API with override `ov` (`None`: inherits everything).
+    pub fn effective<'a>(&'a self, ov: Option<&'a ApiOverride>) -> Effective<'a> {
+        Effective {
+            mode: self.mode,
+            required: ov.and_then(|o| o.required).unwrap_or(self.required),
+            trusted_dns: ov
+                .and_then(|o| o.trusted_dns.as_deref())
+                .unwrap_or(&self.trusted_dns),
+        }
+    }
+}
+
 /// One entry of the trust table: a certificate component pinned at one version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrustedCertificate {
@@ -184,4 +210,37 @@ pub struct GatewayConfig {
     pub trusted_certificates: Vec<TrustedCertificate>,
     /// The deployed APIs.
     pub apis: Vec<Api>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effective_settings_inherit_field_by_field() {
+        let gw = ClientCertAuthSettings {
+            mode: CertAuthMode::Mtls,
+            required: true,
+            trusted_dns: vec!["CN=gw".into()],
+            ..Default::default()
+        };
+        let none = gw.effective(None);
+        assert_eq!(
+            (none.mode, none.required, none.trusted_dns),
+            (CertAuthMode::Mtls, true, &["CN=gw".to_string()][..])
+        );
+        let only_required = ApiOverride {
+            required: Some(false),
+            trusted_dns: None,
+        };
+        let e = gw.effective(Some(&only_required));
+        assert_eq!((e.required, e.trusted_dns), (false, &gw.trusted_dns[..]));
+        // An empty override list means no DN restriction, not "inherit".
+        let open = ApiOverride {
+            required: None,
+            trusted_dns: Some(Vec::new()),
+        };
+        let e = gw.effective(Some(&open));
+        assert_eq!((e.required, e.trusted_dns.len()), (true, 0));
+    }
 }

@@ -1383,18 +1383,15 @@ impl Store {
 
 /// The override and effective settings of an API under gateway settings `s`.
 pub fn effective(s: &ClientCertAuthSettings, ov: Option<ApiOverride>) -> ApiCertAuthView {
-    let required = ov.as_ref().and_then(|o| o.required).unwrap_or(s.required);
-    let trusted_dns = ov
-        .as_ref()
-        .and_then(|o| o.trusted_dns.clone())
-        .unwrap_or_else(|| s.trusted_dns.clone());
+    let e = s.effective(ov.as_ref());
+    let effective = EffectiveCertAuth {
+        mode: e.mode,
+        required: e.required,
+        trusted_dns: e.trusted_dns.to_vec(),
+    };
     ApiCertAuthView {
         override_: ov,
-        effective: EffectiveCertAuth {
-            mode: s.mode,
-            required,
-            trusted_dns,
-        },
+        effective,
     }
 }
 
