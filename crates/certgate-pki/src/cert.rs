@@ -176,6 +176,26 @@ pub fn days_to_expiry(not_after: OffsetDateTime, now: OffsetDateTime) -> i64 {
 /// How close to notAfter a certificate counts as `expiring_soon`.
 pub const EXPIRING_SOON_WINDOW: Duration = Duration::days(90);
 
+/// Wraps DER bytes in a PEM block labelled `label` (e.g. `CERTIFICATE`, `X509 CRL`) with
+/// 64-character base64 lines (RFC 7468), the one PEM encoder of the workspace.
+pub fn der_to_pem(der: &[u8], label: &str) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 2 * label.len() + 40);
+    out.push_str("-----BEGIN ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        // base64 output is ASCII, so every chunk is valid UTF-8.
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str("-----END ");
+    out.push_str(label);
+    out.push_str("-----\n");
+    out
+}
+
 /// `sha256:` + lowercase hex of the SHA-256 of `der`.
 pub fn fingerprint_sha256(der: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(der)))

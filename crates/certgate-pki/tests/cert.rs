@@ -144,6 +144,28 @@ fn leaf_fields_match_openssl() {
 }
 
 #[test]
+fn der_to_pem_is_what_openssl_writes() {
+    let pki = pki();
+    let pem = certgate_pki::cert::der_to_pem(&pki.leaf_der, "CERTIFICATE");
+    // rcgen writes RFC 7468 PEM as openssl does: 64 columns, LF line ends.
+    assert_eq!(
+        pem.replace("\r\n", "\n"),
+        pki.leaf_pem.replace("\r\n", "\n")
+    );
+    assert!(pem.lines().all(|l| l.len() <= 64), "{pem}");
+    let back = CertificateInfo::parse_pem_chain(&pem).unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(
+        back[0].fingerprint_sha256,
+        certgate_pki::cert::fingerprint_sha256(&pki.leaf_der)
+    );
+    assert_eq!(
+        certgate_pki::cert::der_to_pem(b"", "X509 CRL"),
+        "-----BEGIN X509 CRL-----\n-----END X509 CRL-----\n"
+    );
+}
+
+#[test]
 fn ca_is_flagged_and_parse_any_takes_pem_or_der() {
     let pki = pki();
     let ca = CertificateInfo::parse_any(pki.ca_pem.as_bytes()).unwrap();

@@ -454,16 +454,7 @@ fn checked(values: Vec<(&'static str, String)>) -> Vec<(HeaderName, HeaderValue)
 
 /// A DER certificate as PEM (64-column base64, `\n` line ends).
 fn pem(der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::with_capacity(b64.len() + b64.len() / 64 + 64);
-    out.push_str("-----BEGIN CERTIFICATE-----\n");
-    for line in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(line).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
+    certgate_pki::cert::der_to_pem(der, "CERTIFICATE")
 }
 
 /// Percent-encodes every byte but the RFC 3986 unreserved ones (so `+` is `%2B`).
