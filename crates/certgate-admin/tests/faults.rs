@@ -12,7 +12,6 @@
 mod backend;
 mod common;
 #[path = "../../certgate-store/tests/support/pg.rs"]
-#[allow(dead_code)]
 mod pg;
 
 use std::collections::BTreeSet;
