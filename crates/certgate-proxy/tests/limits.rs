@@ -423,3 +423,74 @@ async fn http2_streams_over_max_concurrent_streams_are_refused() {
     let reached = upstream_conns.load(Ordering::Relaxed);
     assert!(reached <= LIMIT as usize, "{reached}");
 }
+
+const WINDOW_UPDATE: u8 = 0x8;
+const FLOW_CONTROL_ERROR: u32 = 0x3;
+
+#[tokio::test]
+async fn http2_window_update_past_the_maximum_window_ends_the_connection() {
+    let echo = spawn_echo().await;
+    let config = GatewayConfig {
+        apis: vec![api(1, "/", echo)],
+        ..GatewayConfig::default()
+    };
+    let (addr, _runtime, _gw) = spawn_gateway(ProxySettings::plain_for_tests(), &config).await;
+    // Two increments of 2^31-1 on the connection window: the sum is past 2^31-1, which
+    // RFC 9113 §6.9.1 makes a FLOW_CONTROL_ERROR of the connection.
+    let mut out = PREFACE.to_vec();
+    frame(&mut out, SETTINGS, 0, 0, &[]);
+    for _ in 0..2 {
+        frame(&mut out, WINDOW_UPDATE, 0, 0, &0x7fff_ffffu32.to_be_bytes());
+    }
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    conn.write_all(&out).await.unwrap();
+    let frames = read_frames(&mut conn, |(kind, _, _)| *kind == GOAWAY).await;
+    let goaway = frames.iter().find(|(kind, _, _)| *kind == GOAWAY);
+    let code = goaway.map(|(_, _, p)| error_code(p, 4));
+    assert_eq!(code, Some(FLOW_CONTROL_ERROR), "{} frames", frames.len());
+    assert_eq!(plain_get(addr, "/after", &[]).await.status, 200);
+}
+
+#[tokio::test]
+async fn http2_settings_flood_is_bounded_and_others_are_served() {
+    let echo = spawn_echo().await;
+    let config = GatewayConfig {
+        apis: vec![api(1, "/", echo)],
+        ..GatewayConfig::default()
+    };
+    let (addr, _runtime, _gw) = spawn_gateway(ProxySettings::plain_for_tests(), &config).await;
+    // 100,000 SETTINGS frames (each needing an ACK) from a client that never reads:
+    // the server must not queue an unbounded number of ACKs for it.
+    const FLOOD: usize = 100_000;
+    let mut out = PREFACE.to_vec();
+    for _ in 0..FLOOD {
+        // SETTINGS_INITIAL_WINDOW_SIZE (0x4) = 65535
+        frame(&mut out, SETTINGS, 0, 0, &[0, 4, 0, 0, 0xff, 0xff]);
+    }
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    let written = tokio::time::timeout(BOUND, conn.write_all(&out)).await;
+    // Either the server closed the connection (write error), or stopped reading once its
+    // unread ACKs filled the socket (the write does not finish in time): in both cases
+    // it did not take all 100,000. Reading nothing here is what makes the ACKs pile up.
+    let all_taken = matches!(written, Ok(Ok(())));
+    // Meanwhile, and after, another client is served.
+    assert_eq!(plain_get(addr, "/during", &[]).await.status, 200);
+    if all_taken {
+        // Everything was accepted: then the server must end the connection rather than
+        // keep 100,000 ACKs for a peer that reads none.
+        let mut buf = vec![0u8; 64 * 1024];
+        let closed = tokio::time::timeout(BOUND, async {
+            loop {
+                match conn.read(&mut buf).await {
+                    Ok(0) | Err(_) => return true,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .unwrap_or(false);
+        assert!(closed, "the flooding connection was kept open");
+    }
+    drop(conn);
+    assert_eq!(plain_get(addr, "/after", &[]).await.status, 200);
+}
