@@ -787,6 +787,9 @@ async fn gateway_settings_updates_and_rules() {
     let (s, gw) = node.get("/api/v1/gateway").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(gw["ssl_enabled"], true);
+    // SPEC §8: the store's generation, an integer that follows every write.
+    let generation = node.store.generation().await.unwrap();
+    assert_eq!(gw["generation"], json!(generation));
     assert_eq!(
         gw["client_cert_auth"],
         json!({
@@ -819,6 +822,7 @@ async fn gateway_settings_updates_and_rules() {
         gw["warnings"][0]["code"],
         "mtls_without_trusted_certificates"
     );
+    assert_eq!(gw["generation"], json!(generation + 1));
 
     // header mode needs header_name; nothing changes when refused.
     let settings = node.get("/api/v1/gateway").await.1["client_cert_auth"].clone();

@@ -1695,6 +1695,7 @@ pub fn gateway_view(
     let rows = trust_rows(&config.trusted_certificates, now)?;
     Ok(GatewayView {
         ssl_enabled: config.ssl_enabled,
+        generation: config.generation,
         client_cert_auth: config.client_cert_auth.clone(),
         warnings: {
             let mut w = warnings(config, &rows);

@@ -123,6 +123,8 @@ pub struct Warning {
 pub struct GatewayView {
     /// Whether the proxy listener serves TLS (mirrored from the node's config file).
     pub ssl_enabled: bool,
+    /// The store's configuration generation (SPEC §8).
+    pub generation: u64,
     /// The SPEC §2 settings.
     pub client_cert_auth: ClientCertAuthSettings,
     /// The trust table.
