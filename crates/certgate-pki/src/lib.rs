@@ -9,11 +9,13 @@
 //! - [`pattern`]: the Ant-style DN pattern language and [`pattern::PatternSet`].
 //! - [`header`]: decoding a client certificate forwarded in a request header (SPEC §6).
 //! - [`crl`]: revoked serials by issuer, for header mode without a trust table.
+//! - [`fetched`]: revocation URLs of a certificate and CRLs fetched from them (SPEC §16).
 //! - [`judge`]: the chain judge (rustls-webpki plus CRLs) shared by mtls and header mode.
 
 pub mod cert;
 pub mod crl;
 pub mod dn;
+pub mod fetched;
 pub mod header;
 pub mod judge;
 pub mod pattern;
@@ -21,6 +23,7 @@ pub mod pattern;
 pub use cert::{CertError, CertificateInfo, ExpiryStatus};
 pub use crl::RevokedSerials;
 pub use dn::{Dn, DnParseError};
+pub use fetched::{revocation_urls, FetchedCrl, RevocationUrls};
 pub use header::{decode_header, HeaderChain, HeaderError, HeaderFormat};
 pub use judge::{DenyReason, Judge, JudgeError, Judgement, Verdict, FOREVER};
 pub use pattern::{Pattern, PatternError, PatternSet};
