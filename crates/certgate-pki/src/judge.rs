@@ -362,6 +362,35 @@ impl Judge {
 }
 
 impl Judge {
+    /// The SubjectPublicKeyInfo contents (as [`crate::ocsp::query`] takes them) of the
+    /// issuer of `cert`: the first of `intermediates` whose subject is `cert`'s issuer,
+    /// else an anchor valid at `now` with that subject. Used for OCSP; the judge has
+    /// already verified the chain, so this only finds the key on that path.
+    pub fn issuer_spki(
+        &self,
+        cert: &[u8],
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Option<Vec<u8>> {
+        // Name and SPKI contents (no outer tag), as webpki's anchors keep them.
+        let issuer = issuer_name(cert)?.to_vec();
+        for der in intermediates {
+            if let Ok((_, c)) = x509_parser::parse_x509_certificate(der) {
+                let subject = der_tlv(c.subject().as_raw()).map(|(_, content, _)| content);
+                if subject == Some(issuer.as_slice()) {
+                    return der_tlv(c.public_key().raw).map(|(_, content, _)| content.to_vec());
+                }
+            }
+        }
+        let valid = self.anchors_valid_at(now);
+        self.anchors
+            .get(..valid)
+            .unwrap_or_default()
+            .iter()
+            .find(|a| a.subject.as_ref() == issuer.as_slice())
+            .map(|a| a.subject_public_key_info.as_ref().to_vec())
+    }
+
     /// Checks a chain this judge accepted against CRLs fetched from its distribution
     /// points (SPEC §16 `crl_dp`): `Err(Revoked)` when one lists a certificate of the
     /// path, `Err(RevocationUnknown)` when a CRL for a certificate of the path cannot be

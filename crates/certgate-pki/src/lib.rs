@@ -10,6 +10,7 @@
 //! - [`header`]: decoding a client certificate forwarded in a request header (SPEC §6).
 //! - [`crl`]: revoked serials by issuer, for header mode without a trust table.
 //! - [`fetched`]: revocation URLs of a certificate and CRLs fetched from them (SPEC §16).
+//! - [`ocsp`]: OCSP requests and checked responses (SPEC §16 `ocsp`).
 //! - [`judge`]: the chain judge (rustls-webpki plus CRLs) shared by mtls and header mode.
 
 pub mod cert;
@@ -18,6 +19,7 @@ pub mod dn;
 pub mod fetched;
 pub mod header;
 pub mod judge;
+pub mod ocsp;
 pub mod pattern;
 
 pub use cert::{CertError, CertificateInfo, ExpiryStatus};

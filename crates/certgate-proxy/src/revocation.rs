@@ -1,5 +1,6 @@
-//! Revocation sources that fetch (SPEC §16 `revocation = crl_dp`): the CRLs at the
-//! distribution points of the leaf and of every intermediate, fetched over http/https
+//! Revocation sources that fetch (SPEC §16 `revocation = crl_dp` / `ocsp`): the CRLs at
+//! the distribution points, or the OCSP responders in the AIA, of the leaf and of every
+//! intermediate, fetched over http/https
 //! from the hosts of `revocation_fetch_hosts` only, cached until their nextUpdate (at
 //! most 24 h), refreshed in the background, one fetch per URL however many handshakes
 //! wait for it (single-flight).
@@ -20,9 +21,11 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use sha2::Digest;
+use certgate_pki::ocsp::{OcspAnswer, OcspQuery, OcspStatus};
 use certgate_pki::{FetchedCrl, Judge};
 use certgate_store::model::RevocationSource;
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use ipnet::IpNet;
 use rustls_pki_types::{CertificateDer, UnixTime};
 
@@ -35,6 +38,10 @@ pub const MAX_CACHE_SECS: u64 = 24 * 3600;
 /// After a failed fetch, handshakes during this long get "unknown" at once instead of
 /// each waiting for a new fetch (a responder that is down is asked once per period).
 pub const FAILURE_BACKOFF_SECS: u64 = 5;
+/// How long an OCSP answer without nextUpdate is kept.
+pub const OCSP_NO_NEXT_UPDATE_SECS: u64 = 300;
+/// Clock skew tolerated on an OCSP thisUpdate in the future.
+const OCSP_SKEW_SECS: u64 = 300;
 
 /// The fetching part of the revocation settings of one configuration.
 #[derive(Debug)]
@@ -122,9 +129,8 @@ impl FetchPolicy {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> FetchedStatus {
-        if self.source != RevocationSource::CrlDp {
-            // `ocsp` is not built yet: see docs/BEHAVIOUR.md "Revocation sources".
-            return self.check_ocsp(leaf, intermediates);
+        if self.source == RevocationSource::Ocsp {
+            return self.check_ocsp(judge, leaf, intermediates, now);
         }
         let now_secs = now.as_secs();
         let deadline = Instant::now() + self.timeout;
@@ -140,9 +146,9 @@ impl FetchPolicy {
             };
             let mut found = None;
             for url in &urls {
-                if let Some(c) = fetcher().lookup(url, self, now_secs, deadline) {
+                if let Some(c) = fetcher().lookup(url, url, Job::Crl, self, now_secs, deadline) {
                     // Only a CRL of the certificate's own issuer speaks for it.
-                    if c.crl.issuer() == issuer.as_slice() {
+                    if c.crl().is_some_and(|crl| crl.issuer() == issuer.as_slice()) {
                         found = Some(c);
                         break;
                     }
@@ -155,7 +161,7 @@ impl FetchPolicy {
             until = until.min(c.refresh_at.saturating_sub(1));
             crls.push(c);
         }
-        let refs: Vec<&FetchedCrl> = crls.iter().map(|c| &c.crl).collect();
+        let refs: Vec<&FetchedCrl> = crls.iter().filter_map(|c| c.crl()).collect();
         match judge.check_fetched(leaf, intermediates, now, &refs) {
             Ok(()) => FetchedStatus::Good { until },
             Err(certgate_pki::DenyReason::Revoked) => FetchedStatus::Revoked { until },
@@ -163,34 +169,107 @@ impl FetchPolicy {
         }
     }
 
-    /// `revocation = ocsp`: OCSP requests are not built in this version, so a chain
-    /// with a certificate that names an OCSP responder has a status that cannot be
-    /// learned (fail closed under strict); chains naming none are judged by the
-    /// configured CRLs alone.
+    /// `revocation = ocsp`: each certificate of the chain that names an OCSP responder
+    /// is asked about (one POST per responder and certificate, cached); the first
+    /// responder that gives a signed answer decides. `unknown` = cannot be learned.
     fn check_ocsp(
         &self,
+        judge: &Judge,
         leaf: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
     ) -> FetchedStatus {
-        let names_one = std::iter::once(leaf)
-            .chain(intermediates)
-            .any(|c| !certgate_pki::revocation_urls(c).ocsp.is_empty());
-        if names_one {
-            FetchedStatus::Unknown
+        let now_secs = now.as_secs();
+        let deadline = Instant::now() + self.timeout;
+        let mut until = u64::MAX;
+        let mut revoked = false;
+        for cert in std::iter::once(leaf).chain(intermediates) {
+            let urls = certgate_pki::revocation_urls(cert).ocsp;
+            if urls.is_empty() {
+                continue;
+            }
+            let Some(query) = judge
+                .issuer_spki(cert, intermediates, now)
+                .and_then(|spki| certgate_pki::ocsp::query(cert, &spki))
+            else {
+                return FetchedStatus::Unknown;
+            };
+            let id = hex::encode(sha2::Sha256::digest(&query.cert_id));
+            let mut answer = None;
+            for url in &urls {
+                let key = format!("{url}#{id}");
+                let job = Job::Ocsp(query.clone());
+                if let Some(c) = fetcher().lookup(&key, url, job, self, now_secs, deadline) {
+                    answer = c.ocsp().map(|a| (a, c.refresh_at));
+                    break;
+                }
+            }
+            match answer {
+                Some((OcspStatus::Good, refresh_at)) => until = until.min(refresh_at.saturating_sub(1)),
+                Some((OcspStatus::Revoked, refresh_at)) => {
+                    revoked = true;
+                    until = until.min(refresh_at.saturating_sub(1));
+                }
+                Some((OcspStatus::Unknown, _)) | None => return FetchedStatus::Unknown,
+            }
+        }
+        if revoked {
+            FetchedStatus::Revoked { until }
         } else {
-            FetchedStatus::Good { until: u64::MAX }
+            FetchedStatus::Good { until }
         }
     }
 }
 
-/// A CRL in the cache.
+/// What a fetch is for.
+#[derive(Debug, Clone)]
+enum Job {
+    /// GET a CRL.
+    Crl,
+    /// POST an OCSP request.
+    Ocsp(OcspQuery),
+}
+
+impl Job {
+    fn source(&self) -> &'static str {
+        match self {
+            Job::Crl => "crl_dp",
+            Job::Ocsp(_) => "ocsp",
+        }
+    }
+}
+
+/// A checked answer.
+#[derive(Debug)]
+enum Answer {
+    Crl(FetchedCrl),
+    Ocsp(OcspAnswer),
+}
+
+/// An answer in the cache.
 #[derive(Debug)]
 struct Cached {
-    crl: FetchedCrl,
+    answer: Answer,
     /// Unix seconds from which it is no longer used: min(nextUpdate, fetched + 24 h).
     expires: u64,
     /// Unix seconds from which a lookup starts a background refresh (3/4 of its life).
     refresh_at: u64,
+}
+
+impl Cached {
+    fn crl(&self) -> Option<&FetchedCrl> {
+        match &self.answer {
+            Answer::Crl(c) => Some(c),
+            Answer::Ocsp(_) => None,
+        }
+    }
+
+    fn ocsp(&self) -> Option<OcspStatus> {
+        match &self.answer {
+            Answer::Ocsp(a) => Some(a.status),
+            Answer::Crl(_) => None,
+        }
+    }
 }
 
 /// One fetch in progress; waiters block on `cv` until `done`.
@@ -210,7 +289,7 @@ struct Slot {
 
 type HttpClient = hyper_util::client::legacy::Client<
     hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    Empty<Bytes>,
+    Full<Bytes>,
 >;
 
 /// The process-wide cache and the fetch runtime.
@@ -270,26 +349,29 @@ impl Fetcher {
     /// when there is none. Starts a background refresh of an answer near its end.
     fn lookup(
         &'static self,
+        key: &str,
         url: &str,
+        job: Job,
         policy: &FetchPolicy,
         now: u64,
         deadline: Instant,
     ) -> Option<Arc<Cached>> {
+        let source = job.source();
         let Ok(uri) = url.parse::<http::Uri>() else {
-            record_fetch("invalid_url");
+            record_fetch(source, "invalid_url");
             return None;
         };
         if !policy.hosts.allows(&uri) {
-            record_fetch("refused");
+            record_fetch(source, "refused");
             tracing::warn!(url = %url, "revocation fetch refused: not http/https to a host of revocation_fetch_hosts");
             return None;
         }
         let flight = {
             let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-            let slot = slots.entry(url.to_owned()).or_default();
+            let slot = slots.entry(key.to_owned()).or_default();
             if let Some(answer) = slot.answer.as_ref().filter(|a| now < a.expires).cloned() {
                 if now >= answer.refresh_at && slot.flight.is_none() {
-                    slot.flight = Some(self.start(url, policy));
+                    slot.flight = Some(self.start(key, url, job, policy));
                 }
                 return Some(answer);
             }
@@ -297,53 +379,53 @@ impl Fetcher {
                 return None;
             }
             slot.flight
-                .get_or_insert_with(|| self.start(url, policy))
+                .get_or_insert_with(|| self.start(key, url, job, policy))
                 .clone()
         };
         wait(&flight, deadline);
         let slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
         slots
-            .get(url)
+            .get(key)
             .and_then(|s| s.answer.as_ref())
             .filter(|a| now < a.expires)
             .cloned()
     }
 
-    /// Starts the one fetch of `url` on the fetch runtime (the caller holds the lock).
-    fn start(&'static self, url: &str, policy: &FetchPolicy) -> Arc<Flight> {
+    /// Starts the one fetch for `key` on the fetch runtime (the caller holds the lock).
+    fn start(&'static self, key: &str, url: &str, job: Job, policy: &FetchPolicy) -> Arc<Flight> {
         let flight = Arc::new(Flight::default());
         let Some(runtime) = &self.runtime else {
             *flight.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
             return flight;
         };
+        let key = key.to_owned();
         let url = url.to_owned();
         let hosts = policy.hosts.clone();
         let timeout = policy.timeout;
         let f = flight.clone();
         runtime.spawn(async move {
-            let result = self.fetch_crl(&url, &hosts, timeout).await;
+            let source = job.source();
+            let result = self.fetch_answer(&url, &job, &hosts, timeout).await;
             let now = unix_now();
             {
                 let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-                let slot = slots.entry(url.clone()).or_default();
+                let slot = slots.entry(key.clone()).or_default();
                 match result {
-                    Ok(crl) => {
-                        let expires = crl
-                            .next_update()
-                            .unwrap_or(u64::MAX)
-                            .min(now + MAX_CACHE_SECS);
+                    Ok((answer, next_update)) => {
+                        record_fetch(source, "ok");
+                        let expires = next_update.min(now + MAX_CACHE_SECS);
                         let refresh_at = now + expires.saturating_sub(now) * 3 / 4;
-                        record_cached(&url, &crl, now);
+                        record_cached(source, &url, &answer, now);
                         slot.answer = Some(Arc::new(Cached {
-                            crl,
+                            answer,
                             expires,
                             refresh_at,
                         }));
                         slot.failed_until = 0;
                     }
                     Err(result) => {
-                        record_fetch(result);
-                        tracing::warn!(url = %url, result, "revocation fetch failed");
+                        record_fetch(source, result);
+                        tracing::warn!(url = %url, source, result, "revocation fetch failed");
                         slot.failed_until = now + FAILURE_BACKOFF_SECS;
                     }
                 }
@@ -353,6 +435,49 @@ impl Fetcher {
             f.cv.notify_all();
         });
         flight
+    }
+
+    /// One fetch within `timeout`, checked: the answer and until when it may be used
+    /// (its nextUpdate), or the `result` label of the failure.
+    async fn fetch_answer(
+        &self,
+        url: &str,
+        job: &Job,
+        hosts: &FetchHosts,
+        timeout: Duration,
+    ) -> Result<(Answer, u64), &'static str> {
+        let body = match job {
+            Job::Crl => None,
+            Job::Ocsp(q) => Some(Bytes::from(q.request.clone())),
+        };
+        let body = match tokio::time::timeout(timeout, self.fetch(url, hosts, body)).await {
+            Ok(r) => r?,
+            Err(_) => return Err("timeout"),
+        };
+        match job {
+            Job::Crl => {
+                let crl = FetchedCrl::parse(&body).map_err(|_| "invalid")?;
+                let next = crl.next_update().unwrap_or(u64::MAX);
+                Ok((Answer::Crl(crl), next))
+            }
+            Job::Ocsp(q) => {
+                let answer = certgate_pki::ocsp::check(q, &body).map_err(|e| {
+                    tracing::warn!(url = %url, error = %e, "OCSP response refused");
+                    "invalid"
+                })?;
+                let now = unix_now();
+                if answer.this_update > now + OCSP_SKEW_SECS {
+                    return Err("invalid");
+                }
+                let next = answer
+                    .next_update
+                    .unwrap_or(now + OCSP_NO_NEXT_UPDATE_SECS);
+                if next <= now {
+                    return Err("stale");
+                }
+                Ok((Answer::Ocsp(answer), next))
+            }
+        }
     }
 
     fn client(&self) -> Option<&HttpClient> {
@@ -373,25 +498,14 @@ impl Fetcher {
             .as_ref()
     }
 
-    /// One fetch within `timeout`: the CRL, or the `result` label of the failure.
-    async fn fetch_crl(
+    /// GET (or, with `post`, an OCSP POST) with redirects (at most [`MAX_REDIRECTS`],
+    /// each to an allowed host) and the body limit.
+    async fn fetch(
         &self,
         url: &str,
         hosts: &FetchHosts,
-        timeout: Duration,
-    ) -> Result<FetchedCrl, &'static str> {
-        let body = match tokio::time::timeout(timeout, self.fetch(url, hosts)).await {
-            Ok(r) => r?,
-            Err(_) => return Err("timeout"),
-        };
-        let crl = FetchedCrl::parse(&body).map_err(|_| "invalid")?;
-        record_fetch("ok");
-        Ok(crl)
-    }
-
-    /// GET with redirects (at most [`MAX_REDIRECTS`], each to an allowed host) and the
-    /// body limit.
-    async fn fetch(&self, url: &str, hosts: &FetchHosts) -> Result<Bytes, &'static str> {
+        post: Option<Bytes>,
+    ) -> Result<Bytes, &'static str> {
         let client = self.client().ok_or("no_client")?;
         let mut uri: http::Uri = url.parse().map_err(|_| "invalid_url")?;
         for hop in 0..=MAX_REDIRECTS {
@@ -399,9 +513,13 @@ impl Fetcher {
                 tracing::warn!(url = %uri, "revocation fetch refused: not http/https to a host of revocation_fetch_hosts");
                 return Err("refused");
             }
-            let req = http::Request::get(uri.clone())
-                .body(Empty::<Bytes>::new())
-                .map_err(|_| "invalid_url")?;
+            let req = match &post {
+                None => http::Request::get(uri.clone()).body(Full::new(Bytes::new())),
+                Some(body) => http::Request::post(uri.clone())
+                    .header(http::header::CONTENT_TYPE, "application/ocsp-request")
+                    .body(Full::new(body.clone())),
+            }
+            .map_err(|_| "invalid_url")?;
             let resp = client.request(req).await.map_err(|_| "unreachable")?;
             let status = resp.status();
             if status.is_redirection() {
@@ -482,19 +600,21 @@ fn wait(flight: &Flight, deadline: Instant) {
 }
 
 /// `certgate_revocation_fetch_total{source,result}`.
-fn record_fetch(result: &'static str) {
-    metrics::counter!("certgate_revocation_fetch_total", "source" => "crl_dp", "result" => result)
+fn record_fetch(source: &'static str, result: &'static str) {
+    metrics::counter!("certgate_revocation_fetch_total", "source" => source, "result" => result)
         .increment(1);
 }
 
-/// The gauges of a freshly cached CRL: when it was fetched (cache age = now − value) and
-/// its nextUpdate (`certgate_crl_next_update_seconds{issuer,url}`).
-fn record_cached(url: &str, crl: &FetchedCrl, fetched_at: u64) {
-    metrics::gauge!("certgate_revocation_cache_fetched_at_seconds", "source" => "crl_dp", "url" => url.to_owned())
+/// The gauges of a freshly cached answer: when it was fetched (cache age = now − value)
+/// and, for a CRL, its nextUpdate (`certgate_crl_next_update_seconds{issuer,url}`).
+fn record_cached(source: &'static str, url: &str, answer: &Answer, fetched_at: u64) {
+    metrics::gauge!("certgate_revocation_cache_fetched_at_seconds", "source" => source, "url" => url.to_owned())
         .set(fetched_at as f64);
-    if let Some(next) = crl.next_update() {
-        metrics::gauge!("certgate_crl_next_update_seconds", "issuer" => crl.issuer_dn(), "url" => url.to_owned())
-            .set(next as f64);
+    if let Answer::Crl(crl) = answer {
+        if let Some(next) = crl.next_update() {
+            metrics::gauge!("certgate_crl_next_update_seconds", "issuer" => crl.issuer_dn(), "url" => url.to_owned())
+                .set(next as f64);
+        }
     }
 }
 

@@ -1,8 +1,9 @@
 //! SPEC §16 revocation sources that fetch: `revocation = crl_dp` against a real HTTP CRL
 //! responder on loopback started here (good, revoked, expired, oversized, slow, wrong
-//! signer; each strict and soft), the `revocation_fetch_hosts` allow-list (a refused host,
-//! a redirect to a refused host), single-flight shown by the responder's request count,
-//! and `revocation = ocsp` failing closed while OCSP is not built.
+//! signer; each strict and soft), `openssl ocsp` as the OCSP responder (good, revoked,
+//! unknown, unreachable; each strict and soft; another signer), the
+//! `revocation_fetch_hosts` allow-list (a refused host, a redirect to a refused host), and
+//! single-flight shown by the responder's request count.
 //!
 //! The multi-thread runtime matters: a handshake that waits for a first fetch blocks its
 //! worker (inside `block_in_place`), and the responder runs on the same runtime.
@@ -312,26 +313,198 @@ async fn twenty_concurrent_handshakes_make_one_fetch() {
     assert_eq!(responder.hits("/hang.crl"), 1);
 }
 
+/// `openssl ocsp` answering for the root from an index file, on a port it picked (port
+/// 0, read back from its `ACCEPT` line: no port race). Killed on drop.
+struct OpensslOcsp {
+    url: String,
+    index: std::path::PathBuf,
+    _child: tokio::process::Child,
+}
+
+impl OpensslOcsp {
+    async fn start(pki: &Pki) -> OpensslOcsp {
+        Self::start_signed_by(pki, pki).await
+    }
+
+    /// Answers for `pki`'s root, signing with `signer`'s root key.
+    async fn start_signed_by(pki: &Pki, signer: &Pki) -> OpensslOcsp {
+        use tokio::io::AsyncBufReadExt;
+        let key = signer.path("root.key");
+        std::fs::write(&key, signer.root.key_pem()).unwrap();
+        let index = pki.path("index.txt");
+        std::fs::write(&index, "").unwrap();
+        let mut child = tokio::process::Command::new("openssl")
+            .args(["ocsp", "-port", "0", "-ndays", "1", "-index"])
+            .arg(&index)
+            .arg("-CA")
+            .arg(pki.path("root.pem"))
+            .arg("-rsigner")
+            .arg(signer.path("root.pem"))
+            .arg("-rkey")
+            .arg(&key)
+            // The ACCEPT line goes to stdout.
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("openssl is installed");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let port = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                // "ACCEPT [::]:44535 PID=19205" or "ACCEPT 0.0.0.0:44535 PID=…"
+                if let Some(rest) = line.strip_prefix("ACCEPT ") {
+                    let addr = rest.split(' ').next().unwrap();
+                    return addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+                }
+            }
+            panic!("openssl ocsp ended without ACCEPT");
+        })
+        .await
+        .expect("openssl ocsp listening");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        OpensslOcsp {
+            url: format!("http://127.0.0.1:{port}/"),
+            index,
+            _child: child,
+        }
+    }
+
+    /// Rewrites the index (a new file renamed over the old: openssl reloads a changed
+    /// index before each request).
+    fn set_index(&self, good: &[&Identity], revoked: &[&Identity]) {
+        let exp = "351231235959Z";
+        let mut text = String::new();
+        for id in good {
+            text += &format!("V\t{exp}\t\t{}\tunknown\t/CN=x\n", id.serial_hex.to_uppercase());
+        }
+        for id in revoked {
+            text += &format!(
+                "R\t{exp}\t250101000000Z,keyCompromise\t{}\tunknown\t/CN=x\n",
+                id.serial_hex.to_uppercase()
+            );
+        }
+        let tmp = self.index.with_extension("new");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &self.index).unwrap();
+    }
+}
+
+fn client_with_ocsp(pki: &Pki, cn: &str, url: &str) -> Identity {
+    let mut spec = ClientSpec::new(cn);
+    spec.ocsp_url = Some(url.to_owned());
+    pki.client(&spec)
+}
+
+/// A port that accepts and at once closes every connection: a responder that is down.
+async fn refusing_responder() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            drop(tcp);
+        }
+    });
+    format!("http://{addr}/ocsp")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ocsp_fails_closed_for_a_certificate_naming_a_responder() {
+async fn openssl_ocsp_good_revoked_unknown_unreachable_strict_and_soft() {
     metrics();
     let pki = Pki::new();
     let upstream = spawn_echo().await;
-    let mut spec = ClientSpec::new("olivia");
-    spec.ocsp_url = Some("http://127.0.0.1:9/ocsp".into());
-    let olivia = pki.client(&spec);
-    let plain = pki.client_cn("plain");
-    for (failure, api) in [(RevocationFailure::Strict, "ocsp-strict"), (RevocationFailure::Soft, "ocsp-soft")] {
-        let mut c = config(&pki, upstream, api, failure);
-        c.client_cert_auth.revocation = RevocationSource::Ocsp;
-        let reply = one(&pki, &c, &olivia).await;
-        if failure == RevocationFailure::Strict {
-            assert_denied(&reply, 403);
-            assert_eq!(denied(api, "revocation_unknown"), 1);
-        } else {
-            reply.assert_identity(&olivia);
+    let ocsp = OpensslOcsp::start(&pki).await;
+    let down = refusing_responder().await;
+    for (failure, tag) in [(RevocationFailure::Strict, "strict"), (RevocationFailure::Soft, "soft")] {
+        let good = client_with_ocsp(&pki, "good", &ocsp.url);
+        let revoked = client_with_ocsp(&pki, "revoked", &ocsp.url);
+        let unknown = client_with_ocsp(&pki, "unknown", &ocsp.url);
+        let unreachable = client_with_ocsp(&pki, "unreachable", &down);
+        ocsp.set_index(&[&good], &[&revoked]);
+        let soft = failure == RevocationFailure::Soft;
+        let cases: [(&str, &Identity, Option<&str>); 4] = [
+            ("good", &good, None),
+            ("revoked", &revoked, Some("revoked")),
+            ("unknown", &unknown, (!soft).then_some("revocation_unknown")),
+            ("unreachable", &unreachable, (!soft).then_some("revocation_unknown")),
+        ];
+        for (case, id, expected) in cases {
+            let api = format!("ocsp-{tag}-{case}");
+            let mut c = config(&pki, upstream, &api, failure);
+            c.client_cert_auth.revocation = RevocationSource::Ocsp;
+            c.client_cert_auth.revocation_fetch_timeout_ms = 3000;
+            let reply = one(&pki, &c, id).await;
+            match expected {
+                None => reply.assert_identity(id),
+                Some(reason) => {
+                    assert_denied(&reply, 403);
+                    assert_eq!(denied(&api, reason), 1, "{api}");
+                }
+            }
         }
-        // A certificate naming no responder: the configured CRLs alone.
-        one(&pki, &c, &plain).await.assert_identity(&plain);
     }
+    assert!(metric("certgate_revocation_fetch_total", &["source=\"ocsp\"", "result=\"ok\""]) >= 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ocsp_answer_signed_by_another_key_is_not_believed() {
+    metrics();
+    // The responder knows the right CA but signs with a key of a CA of the same name:
+    // its "good" is not used.
+    let pki = Pki::new();
+    let impostor = Pki::new();
+    let upstream = spawn_echo().await;
+    let ocsp = OpensslOcsp::start_signed_by(&pki, &impostor).await;
+    let alice = client_with_ocsp(&pki, "alice", &ocsp.url);
+    ocsp.set_index(&[&alice], &[]);
+    let c = {
+        let mut c = config(&pki, upstream, "ocsp-impostor", RevocationFailure::Strict);
+        c.client_cert_auth.revocation = RevocationSource::Ocsp;
+        c
+    };
+    assert_denied(&one(&pki, &c, &alice).await, 403);
+    assert_eq!(denied("ocsp-impostor", "revocation_unknown"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ocsp_answers_are_cached_per_certificate() {
+    metrics();
+    let pki = Pki::new();
+    let upstream = spawn_echo().await;
+    let ocsp = OpensslOcsp::start(&pki).await;
+    let alice = client_with_ocsp(&pki, "alice-cached", &ocsp.url);
+    ocsp.set_index(&[&alice], &[]);
+    let mut c = config(&pki, upstream, "ocsp-cached", RevocationFailure::Strict);
+    c.client_cert_auth.revocation = RevocationSource::Ocsp;
+    let (addr, _rt, _gw) = spawn_gateway(tls_settings(&pki), &c).await;
+    let before = metric("certgate_revocation_cache_fetched_at_seconds", &[&format!("url=\"{}\"", ocsp.url)]);
+    for _ in 0..3 {
+        TlsClient::new(&pki, Some(&alice))
+            .get(addr, "/", &[])
+            .await
+            .unwrap()
+            .assert_identity(&alice);
+    }
+    // Stop answering: a cached answer does not need the responder.
+    ocsp.set_index(&[], &[&alice]);
+    TlsClient::new(&pki, Some(&alice))
+        .get(addr, "/", &[])
+        .await
+        .unwrap()
+        .assert_identity(&alice);
+    assert!(metric("certgate_revocation_cache_fetched_at_seconds", &[&format!("url=\"{}\"", ocsp.url)]) > before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ocsp_without_a_responder_in_the_certificate_uses_the_configured_crls_alone() {
+    metrics();
+    let pki = Pki::new();
+    let upstream = spawn_echo().await;
+    let plain = pki.client_cn("plain");
+    let revoked = pki.client_cn("revoked-by-crl");
+    let mut c = config(&pki, upstream, "ocsp-none", RevocationFailure::Strict);
+    c.client_cert_auth.revocation = RevocationSource::Ocsp;
+    c.client_cert_auth.crls = vec![pki.root.crl(&[&revoked.serial_hex])];
+    one(&pki, &c, &plain).await.assert_identity(&plain);
+    assert_denied(&one(&pki, &c, &revoked).await, 403);
+    assert_eq!(denied("ocsp-none", "revoked"), 1);
 }

@@ -207,6 +207,11 @@ impl Ca {
         }
     }
 
+    /// The CA's private key as PKCS#8 PEM (for an `openssl ocsp` responder).
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
     /// An intermediate CA issued by this CA.
     pub fn intermediate(&self, cn: &str) -> Ca {
         Self::make(cn, Some(self))
