@@ -102,8 +102,8 @@ impl FetchedCrl {
         } else {
             body.to_vec()
         };
-        let (_, parsed) =
-            CertificateRevocationList::from_der(&der).map_err(|e| FetchedCrlError(e.to_string()))?;
+        let (_, parsed) = CertificateRevocationList::from_der(&der)
+            .map_err(|e| FetchedCrlError(e.to_string()))?;
         let issuer = parsed.issuer().as_raw().to_vec();
         let next_update = parsed
             .next_update()

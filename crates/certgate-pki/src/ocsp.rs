@@ -66,7 +66,12 @@ fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     if n < 0x80 {
         out.push(n as u8);
     } else {
-        let bytes: Vec<u8> = n.to_be_bytes().iter().copied().skip_while(|&b| b == 0).collect();
+        let bytes: Vec<u8> = n
+            .to_be_bytes()
+            .iter()
+            .copied()
+            .skip_while(|&b| b == 0)
+            .collect();
         out.push(0x80 | bytes.len() as u8);
         out.extend(bytes);
     }
@@ -97,8 +102,11 @@ fn read(input: &[u8]) -> Result<(u8, &[u8], &[u8]), OcspError> {
     Ok((tag, content, rest))
 }
 
+/// (content, whole TLV, rest) of one DER element.
+type Tlv<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+
 /// Reads one TLV that must have `tag`; returns (content, whole TLV, rest).
-fn expect(input: &[u8], tag: u8) -> Result<(&[u8], &[u8], &[u8]), OcspError> {
+fn expect(input: &[u8], tag: u8) -> Result<Tlv<'_>, OcspError> {
     let (t, content, rest) = read(input)?;
     if t != tag {
         return Err(OcspError::Malformed("unexpected DER tag"));
@@ -121,7 +129,9 @@ pub fn query(cert: &[u8], issuer_spki: &[u8]) -> Option<OcspQuery> {
     let alg = tlv(
         0x30,
         &[
-            &[0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01][..],
+            &[
+                0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+            ][..],
             &[0x05, 0x00],
         ]
         .concat(),
@@ -170,7 +180,12 @@ pub fn check(query: &OcspQuery, response: &[u8]) -> Result<OcspAnswer, OcspError
     let (tbs, tbs_whole, rest) = expect(basic, 0x30)?;
     let (sig_alg, _, rest) = expect(rest, 0x30)?;
     let (sig, _, _) = expect(rest, 0x03)?;
-    verify(&query.issuer_spki, sig_alg, tbs_whole, sig.get(1..).unwrap_or_default())?;
+    verify(
+        &query.issuer_spki,
+        sig_alg,
+        tbs_whole,
+        sig.get(1..).unwrap_or_default(),
+    )?;
 
     // ResponseData: [0] version?, responderID, producedAt, responses, [1] extensions?
     let mut rest = tbs;

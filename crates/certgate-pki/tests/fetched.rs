@@ -73,9 +73,16 @@ fn now() -> UnixTime {
 #[test]
 fn urls_are_read_from_the_distribution_points() {
     let root = ca("Root");
-    let cert = leaf(&root, 5, &["http://crl.test/a.crl", "http://crl2.test/b.crl"]);
+    let cert = leaf(
+        &root,
+        5,
+        &["http://crl.test/a.crl", "http://crl2.test/b.crl"],
+    );
     let urls = revocation_urls(&cert);
-    assert_eq!(urls.crl, vec!["http://crl.test/a.crl", "http://crl2.test/b.crl"]);
+    assert_eq!(
+        urls.crl,
+        vec!["http://crl.test/a.crl", "http://crl2.test/b.crl"]
+    );
     assert!(urls.ocsp.is_empty());
     assert!(revocation_urls(&leaf(&root, 6, &[])).crl.is_empty());
     assert!(revocation_urls(b"not a certificate").crl.is_empty());
@@ -84,7 +91,7 @@ fn urls_are_read_from_the_distribution_points() {
 #[test]
 fn a_fetched_crl_revokes_only_when_the_issuing_ca_signed_it() {
     let root = ca("Root");
-    let judge = Judge::new(&[root.der.clone()], &[]).unwrap();
+    let judge = Judge::new(std::slice::from_ref(&root.der), &[]).unwrap();
     let cert = leaf(&root, 7, &["http://crl.test/a.crl"]);
     let good = FetchedCrl::parse(&crl(&root, &[])).unwrap();
     let revoked = FetchedCrl::parse(&crl(&root, &[7])).unwrap();
@@ -108,7 +115,7 @@ fn a_fetched_crl_revokes_only_when_the_issuing_ca_signed_it() {
 #[test]
 fn the_ocsp_request_names_the_certificate_by_sha256_cert_id() {
     let root = ca("Root");
-    let judge = Judge::new(&[root.der.clone()], &[]).unwrap();
+    let judge = Judge::new(std::slice::from_ref(&root.der), &[]).unwrap();
     let cert = leaf(&root, 9, &[]);
     let spki = judge.issuer_spki(&cert, &[], now()).unwrap();
     let q = certgate_pki::ocsp::query(&cert, &spki).unwrap();
@@ -116,12 +123,17 @@ fn the_ocsp_request_names_the_certificate_by_sha256_cert_id() {
     assert_eq!(q.request[0], 0x30);
     assert!(q.request.ends_with(&q.cert_id));
     // sha256 OID, then two 32-byte hashes, then the serial INTEGER 9.
-    assert!(q.cert_id.windows(9).any(|w| w == [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01]));
+    assert!(q
+        .cert_id
+        .windows(9)
+        .any(|w| w == [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01]));
     assert!(q.cert_id.ends_with(&[0x02, 0x01, 0x09]));
     // An answer that is not a successful signed response is refused.
     assert!(certgate_pki::ocsp::check(&q, &[0x30, 0x03, 0x0a, 0x01, 0x06]).is_err());
     assert!(certgate_pki::ocsp::check(&q, b"junk").is_err());
     // No issuer in the chain or the anchors: no key to ask about.
     let other = ca("Other");
-    assert!(judge.issuer_spki(&leaf(&other, 1, &[]), &[], now()).is_none());
+    assert!(judge
+        .issuer_spki(&leaf(&other, 1, &[]), &[], now())
+        .is_none());
 }

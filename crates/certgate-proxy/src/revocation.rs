@@ -21,13 +21,13 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use sha2::Digest;
 use certgate_pki::ocsp::{OcspAnswer, OcspQuery, OcspStatus};
 use certgate_pki::{FetchedCrl, Judge};
 use certgate_store::model::RevocationSource;
 use http_body_util::{BodyExt, Full, Limited};
 use ipnet::IpNet;
 use rustls_pki_types::{CertificateDer, UnixTime};
+use sha2::Digest;
 
 /// The largest CRL body accepted (SPEC §16).
 pub const MAX_CRL_BYTES: usize = 10 * 1024 * 1024;
@@ -88,7 +88,7 @@ impl FetchHosts {
             Ok(ip) => self.nets.iter().any(|n| n.contains(&ip)),
             Err(_) => {
                 let host = bare.trim_end_matches('.').to_ascii_lowercase();
-                self.names.iter().any(|n| *n == host)
+                self.names.contains(&host)
             }
         }
     }
@@ -205,7 +205,9 @@ impl FetchPolicy {
                 }
             }
             match answer {
-                Some((OcspStatus::Good, refresh_at)) => until = until.min(refresh_at.saturating_sub(1)),
+                Some((OcspStatus::Good, refresh_at)) => {
+                    until = until.min(refresh_at.saturating_sub(1))
+                }
                 Some((OcspStatus::Revoked, refresh_at)) => {
                     revoked = true;
                     until = until.min(refresh_at.saturating_sub(1));
@@ -469,9 +471,7 @@ impl Fetcher {
                 if answer.this_update > now + OCSP_SKEW_SECS {
                     return Err("invalid");
                 }
-                let next = answer
-                    .next_update
-                    .unwrap_or(now + OCSP_NO_NEXT_UPDATE_SECS);
+                let next = answer.next_update.unwrap_or(now + OCSP_NO_NEXT_UPDATE_SECS);
                 if next <= now {
                     return Err("stale");
                 }
@@ -549,7 +549,9 @@ impl Fetcher {
                 .collect()
                 .await
                 .map_err(|e| {
-                    if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some()
+                    {
                         "too_large"
                     } else {
                         "unreachable"

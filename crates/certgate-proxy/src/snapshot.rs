@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use certgate_pki::{Judge, PatternSet, RevokedSerials};
 use certgate_store::model::{
-    CertAuthMode, ForwardFormat, GatewayConfig, RevocationFailure, RevocationSource, ValidationFailure,
+    CertAuthMode, ForwardFormat, GatewayConfig, RevocationFailure, RevocationSource,
+    ValidationFailure,
 };
 use http::HeaderName;
 use ipnet::IpNet;

@@ -15,7 +15,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use certgate_store::model::{GatewayConfig, RevocationFailure, RevocationSource, ValidationFailure};
+use certgate_store::model::{
+    GatewayConfig, RevocationFailure, RevocationSource, ValidationFailure,
+};
 use common::*;
 use http_body_util::Full;
 use hyper::service::service_fn;
@@ -148,7 +150,10 @@ fn denied(api: &str, reason: &str) -> u64 {
 /// One request with `identity` through a gateway under `config`: the reply.
 async fn one(pki: &Pki, config: &GatewayConfig, identity: &Identity) -> Reply {
     let (addr, _rt, _gw) = spawn_gateway(tls_settings(pki), config).await;
-    TlsClient::new(pki, Some(identity)).get(addr, "/", &[]).await.unwrap()
+    TlsClient::new(pki, Some(identity))
+        .get(addr, "/", &[])
+        .await
+        .unwrap()
 }
 
 /// The CRL bodies of every case, keyed by path.
@@ -156,14 +161,23 @@ fn crl_bodies(pki: &Pki, alice_serial: &str) -> Vec<(&'static str, Route)> {
     let wrong_signer = Ca::root("certgate Test Root CA"); // same name, another key
     vec![
         ("/good.crl", Route::Body(pki.root.crl(&[]).into())),
-        ("/revoked.crl", Route::Body(pki.root.crl(&[alice_serial]).into())),
+        (
+            "/revoked.crl",
+            Route::Body(pki.root.crl(&[alice_serial]).into()),
+        ),
         (
             "/expired.crl",
             Route::Body(pki.root.crl_next_update(now() - Duration::hours(1)).into()),
         ),
-        ("/big.crl", Route::Body(vec![b'x'; 10 * 1024 * 1024 + 1].into())),
+        (
+            "/big.crl",
+            Route::Body(vec![b'x'; 10 * 1024 * 1024 + 1].into()),
+        ),
         ("/slow.crl", Route::Hang),
-        ("/wrong.crl", Route::Body(wrong_signer.crl(&[alice_serial]).into())),
+        (
+            "/wrong.crl",
+            Route::Body(wrong_signer.crl(&[alice_serial]).into()),
+        ),
     ]
 }
 
@@ -181,7 +195,10 @@ async fn every_crl_case_strict_and_soft() {
         ("/slow.crl", Some("revocation_unknown"), None),
         ("/wrong.crl", Some("revocation_unknown"), None),
     ];
-    for (failure, tag) in [(RevocationFailure::Strict, "strict"), (RevocationFailure::Soft, "soft")] {
+    for (failure, tag) in [
+        (RevocationFailure::Strict, "strict"),
+        (RevocationFailure::Soft, "soft"),
+    ] {
         // A PKI and responder per policy: nothing cached from the other run.
         let pki = Pki::new();
         let responder = Responder::start().await;
@@ -195,7 +212,11 @@ async fn every_crl_case_strict_and_soft() {
             let api = format!("{tag}{path}");
             let c = config(&pki, upstream, &api, failure);
             let reply = one(&pki, &c, &alice_probe).await;
-            let expected = if failure == RevocationFailure::Strict { strict } else { soft };
+            let expected = if failure == RevocationFailure::Strict {
+                strict
+            } else {
+                soft
+            };
             match expected {
                 None => reply.assert_identity(&alice_probe),
                 Some(reason) => {
@@ -206,7 +227,10 @@ async fn every_crl_case_strict_and_soft() {
             assert_eq!(responder.hits(path), 1, "{api}: one fetch");
             if failure == RevocationFailure::Soft && strict == Some("revocation_unknown") {
                 assert_eq!(
-                    metric("certgate_revocation_soft_pass_total", &[&format!("api=\"{api}\"")]),
+                    metric(
+                        "certgate_revocation_soft_pass_total",
+                        &[&format!("api=\"{api}\"")]
+                    ),
                     1,
                     "{api}: soft pass counted"
                 );
@@ -241,10 +265,14 @@ async fn a_cached_crl_is_not_fetched_again_and_feeds_the_gauges() {
     }
     assert_eq!(responder.hits("/cached.crl"), 1);
     let text = metrics().render();
-    assert!(text.lines().any(|l| l.starts_with("certgate_crl_next_update_seconds{")
-        && l.contains(&format!("url=\"{url}\""))));
-    assert!(text.lines().any(|l| l.starts_with("certgate_revocation_cache_fetched_at_seconds{")
-        && l.contains(&format!("url=\"{url}\""))));
+    assert!(text
+        .lines()
+        .any(|l| l.starts_with("certgate_crl_next_update_seconds{")
+            && l.contains(&format!("url=\"{url}\""))));
+    assert!(text.lines().any(
+        |l| l.starts_with("certgate_revocation_cache_fetched_at_seconds{")
+            && l.contains(&format!("url=\"{url}\""))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -273,15 +301,27 @@ async fn the_allow_list_refuses_a_host_and_a_redirect_to_one() {
 
     // A redirect to such a host is not followed.
     let via_bad = client_with_dp(&pki, &responder.url("/to-name"));
-    let c = config(&pki, upstream, "redirect-refused", RevocationFailure::Strict);
+    let c = config(
+        &pki,
+        upstream,
+        "redirect-refused",
+        RevocationFailure::Strict,
+    );
     assert_denied(&one(&pki, &c, &via_bad).await, 403);
     assert_eq!(responder.hits("/to-name"), 1);
-    assert_eq!(responder.hits("/good.crl"), 1, "the refused hosts were never asked");
+    assert_eq!(
+        responder.hits("/good.crl"),
+        1,
+        "the refused hosts were never asked"
+    );
 
     // An empty list: nowhere.
     let mut c = config(&pki, upstream, "empty-list", RevocationFailure::Strict);
     c.client_cert_auth.revocation_fetch_hosts.clear();
-    let fresh = client_with_dp(&pki, &responder.route("/other.crl", Route::Body(pki.root.crl(&[]).into())));
+    let fresh = client_with_dp(
+        &pki,
+        &responder.route("/other.crl", Route::Body(pki.root.crl(&[]).into())),
+    );
     assert_denied(&one(&pki, &c, &fresh).await, 403);
     assert_eq!(responder.hits("/other.crl"), 0);
     assert!(metric("certgate_revocation_fetch_total", &["result=\"refused\""]) >= 2);
@@ -375,7 +415,10 @@ impl OpensslOcsp {
         let exp = "351231235959Z";
         let mut text = String::new();
         for id in good {
-            text += &format!("V\t{exp}\t\t{}\tunknown\t/CN=x\n", id.serial_hex.to_uppercase());
+            text += &format!(
+                "V\t{exp}\t\t{}\tunknown\t/CN=x\n",
+                id.serial_hex.to_uppercase()
+            );
         }
         for id in revoked {
             text += &format!(
@@ -414,7 +457,10 @@ async fn openssl_ocsp_good_revoked_unknown_unreachable_strict_and_soft() {
     let upstream = spawn_echo().await;
     let ocsp = OpensslOcsp::start(&pki).await;
     let down = refusing_responder().await;
-    for (failure, tag) in [(RevocationFailure::Strict, "strict"), (RevocationFailure::Soft, "soft")] {
+    for (failure, tag) in [
+        (RevocationFailure::Strict, "strict"),
+        (RevocationFailure::Soft, "soft"),
+    ] {
         let good = client_with_ocsp(&pki, "good", &ocsp.url);
         let revoked = client_with_ocsp(&pki, "revoked", &ocsp.url);
         let unknown = client_with_ocsp(&pki, "unknown", &ocsp.url);
@@ -425,7 +471,11 @@ async fn openssl_ocsp_good_revoked_unknown_unreachable_strict_and_soft() {
             ("good", &good, None),
             ("revoked", &revoked, Some("revoked")),
             ("unknown", &unknown, (!soft).then_some("revocation_unknown")),
-            ("unreachable", &unreachable, (!soft).then_some("revocation_unknown")),
+            (
+                "unreachable",
+                &unreachable,
+                (!soft).then_some("revocation_unknown"),
+            ),
         ];
         for (case, id, expected) in cases {
             let api = format!("ocsp-{tag}-{case}");
@@ -442,7 +492,12 @@ async fn openssl_ocsp_good_revoked_unknown_unreachable_strict_and_soft() {
             }
         }
     }
-    assert!(metric("certgate_revocation_fetch_total", &["source=\"ocsp\"", "result=\"ok\""]) >= 6);
+    assert!(
+        metric(
+            "certgate_revocation_fetch_total",
+            &["source=\"ocsp\"", "result=\"ok\""]
+        ) >= 6
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -476,7 +531,10 @@ async fn ocsp_answers_are_cached_per_certificate() {
     let mut c = config(&pki, upstream, "ocsp-cached", RevocationFailure::Strict);
     c.client_cert_auth.revocation = RevocationSource::Ocsp;
     let (addr, _rt, _gw) = spawn_gateway(tls_settings(&pki), &c).await;
-    let before = metric("certgate_revocation_cache_fetched_at_seconds", &[&format!("url=\"{}\"", ocsp.url)]);
+    let before = metric(
+        "certgate_revocation_cache_fetched_at_seconds",
+        &[&format!("url=\"{}\"", ocsp.url)],
+    );
     for _ in 0..3 {
         TlsClient::new(&pki, Some(&alice))
             .get(addr, "/", &[])
@@ -491,7 +549,12 @@ async fn ocsp_answers_are_cached_per_certificate() {
         .await
         .unwrap()
         .assert_identity(&alice);
-    assert!(metric("certgate_revocation_cache_fetched_at_seconds", &[&format!("url=\"{}\"", ocsp.url)]) > before);
+    assert!(
+        metric(
+            "certgate_revocation_cache_fetched_at_seconds",
+            &[&format!("url=\"{}\"", ocsp.url)]
+        ) > before
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -8,8 +8,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
 use crate::model::{
-    ApiOverride, CertAuthMode, ClientCertAuthSettings, ForwardFormat, RevocationFailure, RevocationSource,
-    ValidationFailure,
+    ApiOverride, CertAuthMode, ClientCertAuthSettings, ForwardFormat, RevocationFailure,
+    RevocationSource, ValidationFailure,
 };
 use crate::truststore::TrustStoreInfo;
 use certgate_pki::HeaderFormat;

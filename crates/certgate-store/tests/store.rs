@@ -636,7 +636,11 @@ async fn revocation_fetch_settings_are_kept_and_bad_values_refused() {
         let e = store.update_client_cert_auth(&patch).await.unwrap_err();
         assert_eq!((e.status(), e.code()), (422, code));
     }
-    assert_eq!(store.load_config().await.unwrap(), kept, "refused writes change nothing");
+    assert_eq!(
+        store.load_config().await.unwrap(),
+        kept,
+        "refused writes change nothing"
+    );
 
     // The JSON names of the admin API.
     let body: ClientCertAuthPatch =
