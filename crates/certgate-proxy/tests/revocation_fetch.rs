@@ -571,3 +571,95 @@ async fn ocsp_without_a_responder_in_the_certificate_uses_the_configured_crls_al
     assert_denied(&one(&pki, &c, &revoked).await, 403);
     assert_eq!(denied("ocsp-none", "revoked"), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crl_near_its_end_is_refreshed_in_the_background() {
+    use certgate_proxy::ManualClock;
+    metrics();
+    let pki = Pki::new();
+    let upstream = spawn_echo().await;
+    let responder = Responder::start().await;
+    // nextUpdate in 30 days, so the cache keeps it 24 h and refreshes from 18 h on.
+    let url = responder.route("/refresh.crl", Route::Body(pki.root.crl(&[]).into()));
+    let alice = client_with_dp(&pki, &url);
+    let c = config(&pki, upstream, "refresh", RevocationFailure::Strict);
+    let start = u64::try_from(now().unix_timestamp()).unwrap();
+    let clock = Arc::new(ManualClock::at_secs(start));
+    let runtime = certgate_proxy::Runtime::with_clock(clock.clone());
+    apply(&runtime, &c);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _gw = serve_on(listener, tls_settings(&pki), runtime.clone());
+    let client = TlsClient::new(&pki, Some(&alice));
+    client
+        .get(addr, "/", &[])
+        .await
+        .unwrap()
+        .assert_identity(&alice);
+    assert_eq!(responder.hits("/refresh.crl"), 1);
+
+    // The CA now revokes alice; 19 h later the cached CRL is still used (no wait on the
+    // network) while a refresh starts in the background.
+    responder.route(
+        "/refresh.crl",
+        Route::Body(pki.root.crl(&[&alice.serial_hex]).into()),
+    );
+    clock.set_secs(start + 19 * 3600);
+    client
+        .get(addr, "/", &[])
+        .await
+        .unwrap()
+        .assert_identity(&alice);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while responder.hits("/refresh.crl") < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no background refresh"
+        );
+        tokio::task::yield_now().await;
+    }
+    // Once the refreshed CRL is cached, alice is refused (bounded poll: the refresh's
+    // answer lands on the fetch thread).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let reply = client.get(addr, "/", &[]).await.unwrap();
+        if reply.status == 403 {
+            assert_denied(&reply, 403);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "refreshed CRL never used"
+        );
+    }
+    assert!(denied("refresh", "revoked") >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn validation_failure_handshake_fetches_inside_the_handshake() {
+    metrics();
+    let pki = Pki::new();
+    let upstream = spawn_echo().await;
+    let responder = Responder::start().await;
+    let good = client_with_dp(
+        &pki,
+        &responder.route("/hs-good.crl", Route::Body(pki.root.crl(&[]).into())),
+    );
+    let hang = client_with_dp(&pki, &responder.route("/hs-hang.crl", Route::Hang));
+    let mut c = config(&pki, upstream, "handshake", RevocationFailure::Strict);
+    c.client_cert_auth.validation_failure = ValidationFailure::Handshake;
+    c.client_cert_auth.revocation_fetch_timeout_ms = 500;
+    let (addr, _rt, _gw) = spawn_gateway(tls_settings(&pki), &c).await;
+    TlsClient::new(&pki, Some(&good))
+        .get(addr, "/", &[])
+        .await
+        .unwrap()
+        .assert_identity(&good);
+    // Status not learned within the timeout: the handshake fails (no HTTP answer).
+    assert!(TlsClient::new(&pki, Some(&hang))
+        .get(addr, "/", &[])
+        .await
+        .is_err());
+    assert!(denied("", "revocation_unknown") >= 1);
+    assert_eq!(responder.hits("/hs-hang.crl"), 1);
+}
