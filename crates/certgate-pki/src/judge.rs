@@ -361,6 +361,91 @@ impl Judge {
     }
 }
 
+impl Judge {
+    /// The SubjectPublicKeyInfo contents (as [`crate::ocsp::query`] takes them) of the
+    /// issuer of `cert`: the first of `intermediates` whose subject is `cert`'s issuer,
+    /// else an anchor valid at `now` with that subject. Used for OCSP; the judge has
+    /// already verified the chain, so this only finds the key on that path.
+    pub fn issuer_spki(
+        &self,
+        cert: &[u8],
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Option<Vec<u8>> {
+        // Name and SPKI contents (no outer tag), as webpki's anchors keep them.
+        let issuer = issuer_name(cert)?.to_vec();
+        for der in intermediates {
+            if let Ok((_, c)) = x509_parser::parse_x509_certificate(der) {
+                let subject = der_tlv(c.subject().as_raw()).map(|(_, content, _)| content);
+                if subject == Some(issuer.as_slice()) {
+                    return der_tlv(c.public_key().raw).map(|(_, content, _)| content.to_vec());
+                }
+            }
+        }
+        let valid = self.anchors_valid_at(now);
+        self.anchors
+            .get(..valid)
+            .unwrap_or_default()
+            .iter()
+            .find(|a| a.subject.as_ref() == issuer.as_slice())
+            .map(|a| a.subject_public_key_info.as_ref().to_vec())
+    }
+
+    /// Checks a chain this judge accepted against CRLs fetched from its distribution
+    /// points (SPEC §16 `crl_dp`): `Err(Revoked)` when one lists a certificate of the
+    /// path, `Err(RevocationUnknown)` when a CRL for a certificate of the path cannot be
+    /// used (its signature does not verify with the issuing CA's key, the CA may not sign
+    /// CRLs, an unsupported algorithm or critical extension). Freshness is the caller's:
+    /// every CRL given is taken as current. A certificate without a CRL here is fine.
+    pub fn check_fetched(
+        &self,
+        leaf: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        crls: &[&crate::fetched::FetchedCrl],
+    ) -> Result<(), DenyReason> {
+        if crls.is_empty() {
+            return Ok(());
+        }
+        let end_entity = EndEntityCert::try_from(leaf).map_err(|_| DenyReason::Malformed)?;
+        let valid = self.anchors_valid_at(now);
+        let anchors = self.anchors.get(..valid).unwrap_or_default();
+        let refs: Vec<&CertRevocationList<'static>> = crls.iter().map(|c| &c.crl).collect();
+        let revocation = RevocationOptionsBuilder::new(&refs)
+            .map_err(|_| DenyReason::RevocationUnknown)?
+            .with_depth(RevocationCheckDepth::Chain)
+            .with_status_policy(UnknownStatusPolicy::Allow)
+            .with_expiration_policy(ExpirationPolicy::Ignore)
+            .build();
+        match end_entity.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            anchors,
+            intermediates,
+            now,
+            KeyUsage::client_auth(),
+            Some(revocation),
+            None,
+        ) {
+            Ok(_) => Ok(()),
+            Err(webpki::Error::CertRevoked) => Err(DenyReason::Revoked),
+            Err(
+                webpki::Error::InvalidCrlSignatureForPublicKey
+                | webpki::Error::UnsupportedCrlSignatureAlgorithmContext(_)
+                | webpki::Error::UnsupportedCrlSignatureAlgorithmForPublicKeyContext(_)
+                | webpki::Error::IssuerNotCrlSigner
+                | webpki::Error::UnsupportedCrlVersion
+                | webpki::Error::UnsupportedCriticalExtension
+                | webpki::Error::UnsupportedDeltaCrl
+                | webpki::Error::UnsupportedIndirectCrl
+                | webpki::Error::UnsupportedRevocationReason
+                | webpki::Error::UnsupportedRevocationReasonsPartitioning
+                | webpki::Error::UnsupportedCrlIssuingDistributionPoint,
+            ) => Err(DenyReason::RevocationUnknown),
+            Err(e) => Err(deny_reason(&e)),
+        }
+    }
+}
+
 /// (notBefore, notAfter) of a DER certificate in Unix seconds (before 1970: 0). `None`
 /// when it does not parse.
 fn validity(der: &[u8]) -> Option<(u64, u64)> {

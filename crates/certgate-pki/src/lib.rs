@@ -9,6 +9,8 @@
 //! - [`pattern`]: the Ant-style DN pattern language and [`pattern::PatternSet`].
 //! - [`header`]: decoding a client certificate forwarded in a request header (SPEC §6).
 //! - [`crl`]: revoked serials by issuer, for header mode without a trust table.
+//! - [`fetched`]: revocation URLs of a certificate and CRLs fetched from them (SPEC §16).
+//! - [`ocsp`]: OCSP requests and checked responses (SPEC §16 `ocsp`).
 //! - [`judge`]: the chain judge (rustls-webpki plus CRLs) shared by mtls and header mode.
 
 #![warn(missing_docs)]
@@ -16,13 +18,16 @@
 pub mod cert;
 pub mod crl;
 pub mod dn;
+pub mod fetched;
 pub mod header;
 pub mod judge;
+pub mod ocsp;
 pub mod pattern;
 
 pub use cert::{CertError, CertificateInfo, ExpiryStatus};
 pub use crl::RevokedSerials;
 pub use dn::{Dn, DnParseError};
+pub use fetched::{revocation_urls, FetchedCrl, RevocationUrls};
 pub use header::{decode_header, HeaderChain, HeaderError, HeaderFormat};
 pub use judge::{DenyReason, Judge, JudgeError, Judgement, Verdict, FOREVER};
 pub use pattern::{Pattern, PatternError, PatternSet};

@@ -389,7 +389,31 @@ pub(crate) fn judge_chain(
         (Some(judge), _) => {
             let judged = judge.judge(leaf, intermediates, now);
             let verdict = match judged.verdict {
-                PkiVerdict::Trusted => IdentityVerdict::Trusted,
+                PkiVerdict::Trusted => match &trust.fetch {
+                    None => IdentityVerdict::Trusted,
+                    Some(fetch) => {
+                        use crate::revocation::FetchedStatus;
+                        let end = judged.valid_until;
+                        return match fetch.check(judge, leaf, intermediates, now) {
+                            FetchedStatus::Good { until } => {
+                                (IdentityVerdict::Trusted, end.min(until).into())
+                            }
+                            FetchedStatus::Revoked { until } => (
+                                IdentityVerdict::Denied(DenialReason::Revoked),
+                                end.min(until).into(),
+                            ),
+                            // Judged again on the next handshake or request: a fetch may
+                            // have answered by then.
+                            FetchedStatus::Unknown if trust.revocation_soft => {
+                                (IdentityVerdict::Trusted, Until::soft(now.as_secs()))
+                            }
+                            FetchedStatus::Unknown => (
+                                IdentityVerdict::Denied(DenialReason::RevocationUnknown),
+                                now.as_secs().into(),
+                            ),
+                        };
+                    }
+                },
                 PkiVerdict::Denied(PkiDeny::RevocationUnknown) if trust.revocation_soft => {
                     return (IdentityVerdict::Trusted, Until::soft(judged.valid_until));
                 }

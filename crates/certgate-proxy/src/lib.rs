@@ -39,6 +39,7 @@ pub mod snapshot;
 pub mod upstream;
 
 mod pool;
+mod revocation;
 mod server;
 mod telemetry;
 mod tls;

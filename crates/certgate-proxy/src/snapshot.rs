@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use certgate_pki::{Judge, PatternSet, RevokedSerials};
 use certgate_store::model::{
-    CertAuthMode, ForwardFormat, GatewayConfig, RevocationFailure, ValidationFailure,
+    CertAuthMode, ForwardFormat, GatewayConfig, RevocationFailure, RevocationSource,
+    ValidationFailure,
 };
 use http::HeaderName;
 use ipnet::IpNet;
@@ -76,6 +77,8 @@ pub struct TrustState {
     pub unanchored_revocations: RevokedSerials,
     /// `revocation_failure = soft`: a chain whose status cannot be learned passes.
     pub revocation_soft: bool,
+    /// SPEC §16 `crl_dp` / `ocsp`: the sources fetched; `None` for `crl`.
+    pub(crate) fetch: Option<crate::revocation::FetchPolicy>,
     /// The clock every verdict of this state is judged and checked against.
     clock: Arc<dyn Clock>,
     /// Judged identities by chain, shared by connections (see [`VerdictCache`]).
@@ -100,6 +103,7 @@ impl TrustState {
             ca_names,
             unanchored_revocations,
             revocation_soft: false,
+            fetch: None,
             clock,
             identities: VerdictCache::new(IDENTITY_CACHE_LIMITS),
         }
@@ -251,6 +255,7 @@ struct TrustKey {
     anchors: Vec<String>,
     crls: Vec<String>,
     revocation_soft: bool,
+    revocation: (RevocationSource, Vec<String>, u64),
 }
 
 /// Which identity formats go upstream (SPEC §16 `forward_formats`).
@@ -417,6 +422,11 @@ impl BuildState {
                 .collect(),
             crls: auth.crls.clone(),
             revocation_soft: auth.revocation_failure == RevocationFailure::Soft,
+            revocation: (
+                auth.revocation,
+                auth.revocation_fetch_hosts.clone(),
+                auth.revocation_fetch_timeout_ms,
+            ),
         };
         let mut trust_error = None;
         let trust = if self.trust_key.as_ref() == Some(&key) {
@@ -550,6 +560,11 @@ fn build_trust(
         clock,
     );
     state.revocation_soft = config.client_cert_auth.revocation_failure == RevocationFailure::Soft;
+    state.fetch = crate::revocation::FetchPolicy::new(
+        config.client_cert_auth.revocation,
+        &config.client_cert_auth.revocation_fetch_hosts,
+        config.client_cert_auth.revocation_fetch_timeout_ms,
+    );
     crate::telemetry::record_crl_next_updates(&config.client_cert_auth.crls);
     Ok(state)
 }

@@ -58,6 +58,26 @@ pub enum RevocationFailure {
     Soft,
 }
 
+/// Where revocation status comes from (SPEC §16 `revocation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationSource {
+    /// The configured `crls` only.
+    #[default]
+    Crl,
+    /// Also the CRLs at the certificates' CRL distribution points.
+    CrlDp,
+    /// Also the OCSP responders named in the certificates' AIA.
+    Ocsp,
+}
+
+/// The default of `revocation_fetch_timeout_ms`.
+pub const DEFAULT_REVOCATION_FETCH_TIMEOUT_MS: u64 = 3000;
+
+fn default_fetch_timeout_ms() -> u64 {
+    DEFAULT_REVOCATION_FETCH_TIMEOUT_MS
+}
+
 /// The default of `forward_formats`: today's SPEC §7 headers.
 pub fn default_forward_formats() -> Vec<ForwardFormat> {
     vec![ForwardFormat::XClientCert]
@@ -99,6 +119,15 @@ pub struct ClientCertAuthSettings {
     /// SPEC §16: strict or soft when the revocation status cannot be learned.
     #[serde(default)]
     pub revocation_failure: RevocationFailure,
+    /// SPEC §16: `crl`, `crl_dp` or `ocsp`.
+    #[serde(default)]
+    pub revocation: RevocationSource,
+    /// SPEC §16: host names or CIDRs revocation fetches may go to; empty = nowhere.
+    #[serde(default)]
+    pub revocation_fetch_hosts: Vec<String>,
+    /// SPEC §16: the longest a fetch (and a handshake waiting on one) takes.
+    #[serde(default = "default_fetch_timeout_ms")]
+    pub revocation_fetch_timeout_ms: u64,
 }
 
 impl Default for ClientCertAuthSettings {
@@ -117,6 +146,9 @@ impl Default for ClientCertAuthSettings {
             forward_formats: default_forward_formats(),
             sni_host_check: true,
             revocation_failure: RevocationFailure::Strict,
+            revocation: RevocationSource::Crl,
+            revocation_fetch_hosts: Vec::new(),
+            revocation_fetch_timeout_ms: DEFAULT_REVOCATION_FETCH_TIMEOUT_MS,
         }
     }
 }

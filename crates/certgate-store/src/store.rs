@@ -131,6 +131,9 @@ struct StoredSettings {
     forward_formats: Vec<crate::model::ForwardFormat>,
     sni_host_check: bool,
     revocation_failure: crate::model::RevocationFailure,
+    revocation: crate::model::RevocationSource,
+    revocation_fetch_hosts: Vec<String>,
+    revocation_fetch_timeout_ms: u64,
 }
 
 impl Default for StoredSettings {
@@ -154,6 +157,9 @@ impl From<&ClientCertAuthSettings> for StoredSettings {
             forward_formats: s.forward_formats.clone(),
             sni_host_check: s.sni_host_check,
             revocation_failure: s.revocation_failure,
+            revocation: s.revocation,
+            revocation_fetch_hosts: s.revocation_fetch_hosts.clone(),
+            revocation_fetch_timeout_ms: s.revocation_fetch_timeout_ms,
         }
     }
 }
@@ -174,6 +180,9 @@ impl StoredSettings {
             forward_formats: self.forward_formats,
             sni_host_check: self.sni_host_check,
             revocation_failure: self.revocation_failure,
+            revocation: self.revocation,
+            revocation_fetch_hosts: self.revocation_fetch_hosts,
+            revocation_fetch_timeout_ms: self.revocation_fetch_timeout_ms,
         }
     }
 }
@@ -1029,6 +1038,17 @@ impl Store {
         }
         if let Some(r) = patch.revocation_failure {
             s.revocation_failure = r;
+        }
+        if let Some(r) = patch.revocation {
+            s.revocation = r;
+        }
+        if let Some(h) = &patch.revocation_fetch_hosts {
+            crate::validate::fetch_hosts(h)?;
+            s.revocation_fetch_hosts = h.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+        }
+        if let Some(t) = patch.revocation_fetch_timeout_ms {
+            crate::validate::fetch_timeout_ms(t)?;
+            s.revocation_fetch_timeout_ms = t;
         }
 
         if patch.mode == Some(CertAuthMode::Mtls) && !ssl {

@@ -135,6 +135,56 @@ pub fn cidrs(list: &[String]) -> Result<Vec<IpNet>, StoreError> {
         .collect()
 }
 
+/// The largest `revocation_fetch_timeout_ms` accepted (one minute): a handshake may wait
+/// that long.
+pub const MAX_FETCH_TIMEOUT_MS: u64 = 60_000;
+
+/// `revocation_fetch_hosts`: each entry a CIDR, an IP address or a DNS host name; at most
+/// 1000 entries.
+pub fn fetch_hosts(list: &[String]) -> Result<(), StoreError> {
+    if list.len() > 1000 {
+        return Err(StoreError::invalid(
+            "limit_exceeded",
+            "revocation_fetch_hosts holds at most 1000 entries.".to_string(),
+        ));
+    }
+    for h in list {
+        let t = h.trim();
+        let is_net = t.parse::<IpNet>().is_ok() || t.parse::<std::net::IpAddr>().is_ok();
+        let is_name = !t.is_empty()
+            && t.len() <= 253
+            && t.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            });
+        if !is_net && !is_name {
+            return Err(StoreError::invalid(
+                "invalid_fetch_host",
+                format!(
+                    "revocation_fetch_hosts entry {h:?} is not a host name or CIDR (e.g. crl.example.com or 10.0.0.0/8)."
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `revocation_fetch_timeout_ms`: 1 ..= [`MAX_FETCH_TIMEOUT_MS`].
+pub fn fetch_timeout_ms(ms: u64) -> Result<(), StoreError> {
+    if ms == 0 || ms > MAX_FETCH_TIMEOUT_MS {
+        return Err(StoreError::invalid(
+            "invalid_fetch_timeout",
+            format!("revocation_fetch_timeout_ms must be between 1 and {MAX_FETCH_TIMEOUT_MS}."),
+        ));
+    }
+    Ok(())
+}
+
 /// `header_name`: a non-empty HTTP field name (RFC 9110 token).
 pub fn header_name(name: &str) -> Result<(), StoreError> {
     parse_header_name(name).map(drop)

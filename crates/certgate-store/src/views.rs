@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use crate::model::{
     ApiOverride, CertAuthMode, ClientCertAuthSettings, ForwardFormat, RevocationFailure,
-    ValidationFailure,
+    RevocationSource, ValidationFailure,
 };
 use crate::truststore::TrustStoreInfo;
 use certgate_pki::HeaderFormat;
@@ -232,6 +232,27 @@ pub struct ClientCertAuthPatch {
         skip_serializing_if = "Option::is_none"
     )]
     pub revocation_failure: Option<RevocationFailure>,
+    /// SPEC §16: `crl`, `crl_dp` or `ocsp`.
+    #[serde(
+        default,
+        deserialize_with = "non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub revocation: Option<RevocationSource>,
+    /// SPEC §16: host names or CIDRs fetches may go to (replaces the list).
+    #[serde(
+        default,
+        deserialize_with = "non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub revocation_fetch_hosts: Option<Vec<String>>,
+    /// SPEC §16: fetch timeout in milliseconds.
+    #[serde(
+        default,
+        deserialize_with = "non_null",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub revocation_fetch_timeout_ms: Option<u64>,
 }
 
 /// Body of `POST /api/v1/apis` and `PUT /api/v1/apis/{id}`.

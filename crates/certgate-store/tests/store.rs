@@ -575,3 +575,77 @@ async fn postgres_store_opened_during_an_outage_migrates_when_it_returns() {
     assert_eq!(store.load_config().await.unwrap().generation, 1);
     assert_eq!(*store.subscribe().borrow(), 1);
 }
+
+#[tokio::test]
+async fn revocation_fetch_settings_are_kept_and_bad_values_refused() {
+    use certgate_store::model::RevocationSource;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&url(dir.path())).await.unwrap();
+    let defaults = store.load_config().await.unwrap().client_cert_auth;
+    assert_eq!(defaults.revocation, RevocationSource::Crl);
+    assert!(defaults.revocation_fetch_hosts.is_empty());
+    assert_eq!(defaults.revocation_fetch_timeout_ms, 3000);
+
+    store
+        .update_client_cert_auth(&ClientCertAuthPatch {
+            revocation: Some(RevocationSource::CrlDp),
+            revocation_fetch_hosts: Some(vec![" CRL.Example.com ".into(), "10.0.0.0/8".into()]),
+            revocation_fetch_timeout_ms: Some(500),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let kept = store.load_config().await.unwrap();
+    assert_eq!(kept.client_cert_auth.revocation, RevocationSource::CrlDp);
+    assert_eq!(
+        kept.client_cert_auth.revocation_fetch_hosts,
+        vec!["crl.example.com".to_string(), "10.0.0.0/8".to_string()]
+    );
+    assert_eq!(kept.client_cert_auth.revocation_fetch_timeout_ms, 500);
+
+    for (patch, code) in [
+        (
+            ClientCertAuthPatch {
+                revocation_fetch_hosts: Some(vec!["http://crl.example.com/".into()]),
+                ..Default::default()
+            },
+            "invalid_fetch_host",
+        ),
+        (
+            ClientCertAuthPatch {
+                revocation_fetch_hosts: Some(vec!["10.0.0.0/33".into()]),
+                ..Default::default()
+            },
+            "invalid_fetch_host",
+        ),
+        (
+            ClientCertAuthPatch {
+                revocation_fetch_timeout_ms: Some(0),
+                ..Default::default()
+            },
+            "invalid_fetch_timeout",
+        ),
+        (
+            ClientCertAuthPatch {
+                revocation_fetch_timeout_ms: Some(60_001),
+                ..Default::default()
+            },
+            "invalid_fetch_timeout",
+        ),
+    ] {
+        let e = store.update_client_cert_auth(&patch).await.unwrap_err();
+        assert_eq!((e.status(), e.code()), (422, code));
+    }
+    assert_eq!(
+        store.load_config().await.unwrap(),
+        kept,
+        "refused writes change nothing"
+    );
+
+    // The JSON names of the admin API.
+    let body: ClientCertAuthPatch =
+        serde_json::from_str(r#"{"revocation": "ocsp", "revocation_fetch_hosts": [], "revocation_fetch_timeout_ms": 3000}"#)
+            .unwrap();
+    assert_eq!(body.revocation, Some(RevocationSource::Ocsp));
+    assert!(serde_json::from_str::<ClientCertAuthPatch>(r#"{"revocation": "ldap"}"#).is_err());
+}

@@ -101,6 +101,21 @@ fn canonical_dn(canonical: &[(&str, &str)]) -> String {
         .join(",")
 }
 
+/// The authorityInfoAccess extension naming one OCSP responder (short URIs only).
+pub fn aia_ocsp(uri: &str) -> rcgen::CustomExtension {
+    // AccessDescription ::= SEQUENCE { id-ad-ocsp, [6] IA5String }
+    let oid = [0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
+    let mut desc = oid.to_vec();
+    desc.push(0x86);
+    desc.push(uri.len() as u8);
+    desc.extend_from_slice(uri.as_bytes());
+    let mut seq = vec![0x30, desc.len() as u8];
+    seq.extend(desc);
+    let mut outer = vec![0x30, seq.len() as u8];
+    outer.extend(seq);
+    rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], outer)
+}
+
 /// A certificate authority of the test PKI.
 pub struct Ca {
     /// The CA's own certificate (DER and PEM).
@@ -192,6 +207,11 @@ impl Ca {
         }
     }
 
+    /// The CA's private key as PKCS#8 PEM (for an `openssl ocsp` responder).
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
     /// An intermediate CA issued by this CA.
     pub fn intermediate(&self, cn: &str) -> Ca {
         Self::make(cn, Some(self))
@@ -268,6 +288,10 @@ pub struct ClientSpec {
     /// When non-zero, a private non-critical extension of about this many bytes (to make
     /// certificates of a chosen size).
     pub padding: usize,
+    /// CRL distribution point URIs (SPEC §16 `crl_dp`).
+    pub crl_urls: Vec<String>,
+    /// An AIA OCSP responder URI (SPEC §16 `ocsp`).
+    pub ocsp_url: Option<String>,
 }
 
 impl ClientSpec {
@@ -285,6 +309,8 @@ impl ClientSpec {
             issued_by: IssuedBy::Root,
             client_auth_eku: true,
             padding: 0,
+            crl_urls: Vec::new(),
+            ocsp_url: None,
         }
     }
 
@@ -450,6 +476,14 @@ impl Pki {
                 &[1, 3, 6, 1, 4, 1, 55555, 1],
                 content,
             )];
+        }
+        if !spec.crl_urls.is_empty() {
+            params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+                uris: spec.crl_urls.clone(),
+            }];
+        }
+        if let Some(uri) = &spec.ocsp_url {
+            params.custom_extensions.push(aia_ocsp(uri));
         }
         let (ca, intermediates) = match spec.issued_by {
             IssuedBy::Root => (&self.root, Vec::new()),

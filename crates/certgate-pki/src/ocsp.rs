@@ -1,0 +1,240 @@
+//! OCSP (RFC 6960) for SPEC §16 `revocation = ocsp`: the request for one certificate and
+//! the check of a responder's answer. Pure: the proxy sends and caches.
+//!
+//! The CertID uses SHA-256 (RFC 6960 allows any hash; OpenSSL's responder answers in
+//! the hash of the request). A response counts only when its signature verifies with
+//! the key of the certificate's issuer (the CA signs its own OCSP answers); a delegated
+//! responder certificate is not accepted (the answer is then "cannot be learned").
+
+use sha2::{Digest, Sha256};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+/// What an OCSP responder said about one certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OcspStatus {
+    /// Not revoked.
+    Good,
+    /// Revoked.
+    Revoked,
+    /// The responder does not know the certificate.
+    Unknown,
+}
+
+/// A checked answer: the status and its validity window (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OcspAnswer {
+    /// The certificate's status.
+    pub status: OcspStatus,
+    /// thisUpdate.
+    pub this_update: u64,
+    /// nextUpdate, when the responder gave one.
+    pub next_update: Option<u64>,
+}
+
+/// Why a response cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OcspError {
+    /// Not DER of the expected shape.
+    #[error("malformed OCSP response: {0}")]
+    Malformed(&'static str),
+    /// responseStatus other than successful (0).
+    #[error("OCSP responder status {0}")]
+    Status(u8),
+    /// The signature does not verify with the issuer's key (or an unsupported algorithm).
+    #[error("OCSP response signature does not verify with the issuer's key")]
+    Signature,
+    /// No SingleResponse for the certificate asked about.
+    #[error("OCSP response does not answer for the certificate")]
+    NotAnswered,
+}
+
+/// One OCSP question: the request DER and the CertID it asks about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OcspQuery {
+    /// The DER `OCSPRequest` (POSTed as `application/ocsp-request`).
+    pub request: Vec<u8>,
+    /// The DER `CertID`, matched against the response.
+    pub cert_id: Vec<u8>,
+    /// The issuer's SubjectPublicKeyInfo *contents* (algorithm and key), which must sign
+    /// the response.
+    pub issuer_spki: Vec<u8>,
+}
+
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let n = content.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes: Vec<u8> = n
+            .to_be_bytes()
+            .iter()
+            .copied()
+            .skip_while(|&b| b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// Reads one TLV: (tag, content, rest).
+fn read(input: &[u8]) -> Result<(u8, &[u8], &[u8]), OcspError> {
+    let bad = OcspError::Malformed("truncated DER");
+    let (&tag, rest) = input.split_first().ok_or(bad.clone())?;
+    let (&first, mut rest) = rest.split_first().ok_or(bad.clone())?;
+    let len = if first < 0x80 {
+        usize::from(first)
+    } else {
+        let k = usize::from(first & 0x7f);
+        if k == 0 || k > 4 || rest.len() < k {
+            return Err(bad);
+        }
+        let (lenb, r) = rest.split_at(k);
+        rest = r;
+        lenb.iter().fold(0usize, |a, &b| (a << 8) | usize::from(b))
+    };
+    if rest.len() < len {
+        return Err(bad);
+    }
+    let (content, rest) = rest.split_at(len);
+    Ok((tag, content, rest))
+}
+
+/// (content, whole TLV, rest) of one DER element.
+type Tlv<'a> = (&'a [u8], &'a [u8], &'a [u8]);
+
+/// Reads one TLV that must have `tag`; returns (content, whole TLV, rest).
+fn expect(input: &[u8], tag: u8) -> Result<Tlv<'_>, OcspError> {
+    let (t, content, rest) = read(input)?;
+    if t != tag {
+        return Err(OcspError::Malformed("unexpected DER tag"));
+    }
+    let whole = &input[..input.len() - rest.len()];
+    Ok((content, whole, rest))
+}
+
+/// Builds the query for `cert` (DER) issued by the certificate whose
+/// SubjectPublicKeyInfo contents are `issuer_spki` (algorithm identifier + key BIT
+/// STRING, as webpki's trust anchors keep it). `None` when `cert` does not parse.
+pub fn query(cert: &[u8], issuer_spki: &[u8]) -> Option<OcspQuery> {
+    let (_, c) = X509Certificate::from_der(cert).ok()?;
+    let name_hash = Sha256::digest(c.issuer().as_raw());
+    // issuerKeyHash: the hash of the subjectPublicKey BIT STRING value (no unused-bits byte).
+    let (_, _, after_alg) = read(issuer_spki).ok()?;
+    let (key, _, _) = expect(after_alg, 0x03).ok()?;
+    let key_hash = Sha256::digest(key.get(1..)?);
+    // sha256 AlgorithmIdentifier with NULL parameters.
+    let alg = tlv(
+        0x30,
+        &[
+            &[
+                0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+            ][..],
+            &[0x05, 0x00],
+        ]
+        .concat(),
+    );
+    let cert_id = tlv(
+        0x30,
+        &[
+            alg,
+            tlv(0x04, &name_hash),
+            tlv(0x04, &key_hash),
+            tlv(0x02, c.raw_serial()),
+        ]
+        .concat(),
+    );
+    let request = tlv(0x30, &tlv(0x30, &tlv(0x30, &tlv(0x30, &cert_id))));
+    Some(OcspQuery {
+        request,
+        cert_id,
+        issuer_spki: issuer_spki.to_vec(),
+    })
+}
+
+/// GeneralizedTime `YYYYMMDDHHMMSSZ` to Unix seconds.
+fn generalized_time(content: &[u8]) -> Result<u64, OcspError> {
+    let s = std::str::from_utf8(content).map_err(|_| OcspError::Malformed("time"))?;
+    let fmt = time::macros::format_description!("[year][month][day][hour][minute][second]Z");
+    let t = time::PrimitiveDateTime::parse(s, &fmt).map_err(|_| OcspError::Malformed("time"))?;
+    Ok(u64::try_from(t.assume_utc().unix_timestamp()).unwrap_or(0))
+}
+
+/// Checks `response` (DER `OCSPResponse`) for `query`: successful, a basic response
+/// signed with the issuer's key, and a SingleResponse for the query's CertID.
+pub fn check(query: &OcspQuery, response: &[u8]) -> Result<OcspAnswer, OcspError> {
+    let (body, _, _) = expect(response, 0x30)?;
+    let (status, _, rest) = expect(body, 0x0a)?;
+    match status {
+        [0] => {}
+        [s] => return Err(OcspError::Status(*s)),
+        _ => return Err(OcspError::Malformed("responseStatus")),
+    }
+    let (bytes, _, _) = expect(rest, 0xa0)?;
+    let (bytes, _, _) = expect(bytes, 0x30)?;
+    let (_oid, _, rest) = expect(bytes, 0x06)?;
+    let (basic, _, _) = expect(rest, 0x04)?;
+    let (basic, _, _) = expect(basic, 0x30)?;
+    let (tbs, tbs_whole, rest) = expect(basic, 0x30)?;
+    let (sig_alg, _, rest) = expect(rest, 0x30)?;
+    let (sig, _, _) = expect(rest, 0x03)?;
+    verify(
+        &query.issuer_spki,
+        sig_alg,
+        tbs_whole,
+        sig.get(1..).unwrap_or_default(),
+    )?;
+
+    // ResponseData: [0] version?, responderID, producedAt, responses, [1] extensions?
+    let mut rest = tbs;
+    let (tag, _, r) = read(rest)?;
+    if tag == 0xa0 {
+        rest = r;
+    }
+    let (_, _, r) = read(rest)?; // responderID
+    let (_, _, r) = expect(r, 0x18)?; // producedAt
+    let (mut responses, _, _) = expect(r, 0x30)?;
+    while !responses.is_empty() {
+        let (single, _, next) = expect(responses, 0x30)?;
+        responses = next;
+        let (_, cert_id, r) = expect(single, 0x30)?;
+        if cert_id != query.cert_id.as_slice() {
+            continue;
+        }
+        let (tag, _, r) = read(r)?;
+        let status = match tag {
+            0x80 => OcspStatus::Good,
+            0xa1 => OcspStatus::Revoked,
+            0x82 => OcspStatus::Unknown,
+            _ => return Err(OcspError::Malformed("certStatus")),
+        };
+        let (this, _, r) = expect(r, 0x18)?;
+        let this_update = generalized_time(this)?;
+        let next_update = match read(r) {
+            Ok((0xa0, inner, _)) => Some(generalized_time(expect(inner, 0x18)?.0)?),
+            _ => None,
+        };
+        return Ok(OcspAnswer {
+            status,
+            this_update,
+            next_update,
+        });
+    }
+    Err(OcspError::NotAnswered)
+}
+
+/// Verifies `signature` over `message` with the key of `spki` (contents) under the
+/// signature algorithm `sig_alg` (AlgorithmIdentifier contents), with webpki's algorithms.
+fn verify(spki: &[u8], sig_alg: &[u8], message: &[u8], signature: &[u8]) -> Result<(), OcspError> {
+    let (key_alg, _, after) = expect(spki, 0x30).map_err(|_| OcspError::Signature)?;
+    let (key, _, _) = expect(after, 0x03).map_err(|_| OcspError::Signature)?;
+    let key = key.get(1..).ok_or(OcspError::Signature)?;
+    let ok = webpki::ALL_VERIFICATION_ALGS.iter().any(|alg| {
+        alg.signature_alg_id().as_ref() == sig_alg
+            && alg.public_key_alg_id().as_ref() == key_alg
+            && alg.verify_signature(key, message, signature).is_ok()
+    });
+    ok.then_some(()).ok_or(OcspError::Signature)
+}
