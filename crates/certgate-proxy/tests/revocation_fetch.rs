@@ -128,7 +128,7 @@ fn config(pki: &Pki, upstream: SocketAddr, api: &str, failure: RevocationFailure
     let mut c = root_mtls_config(pki, upstream, true, ValidationFailure::Http);
     c.apis[0].name = api.into();
     c.client_cert_auth.revocation = RevocationSource::CrlDp;
-    c.client_cert_auth.revocation_fetch_hosts = vec!["127.0.0.0/8".into()];
+    c.client_cert_auth.revocation_fetch_hosts = vec!["127.0.0.0/8".into(), "::1/128".into()];
     c.client_cert_auth.revocation_fetch_timeout_ms = 1000;
     c.client_cert_auth.revocation_failure = failure;
     c
@@ -358,6 +358,8 @@ async fn twenty_concurrent_handshakes_make_one_fetch() {
 struct OpensslOcsp {
     url: String,
     index: std::path::PathBuf,
+    /// The CA certificate the responder answers for (for the reload request).
+    issuer: std::path::PathBuf,
     _child: tokio::process::Child,
 }
 
@@ -389,12 +391,20 @@ impl OpensslOcsp {
             .spawn()
             .expect("openssl is installed");
         let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let port = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        let (host, port) = tokio::time::timeout(std::time::Duration::from_secs(20), async {
             while let Some(line) = lines.next_line().await.unwrap() {
                 // "ACCEPT [::]:44535 PID=19205" or "ACCEPT 0.0.0.0:44535 PID=…"
                 if let Some(rest) = line.strip_prefix("ACCEPT ") {
                     let addr = rest.split(' ').next().unwrap();
-                    return addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+                    let port = addr.rsplit(':').next().unwrap().parse::<u16>().unwrap();
+                    // openssl binds the first passive address getaddrinfo gives, which may
+                    // be IPv6 only: then the responder is reached on ::1.
+                    let host = if addr.starts_with('[') {
+                        "[::1]"
+                    } else {
+                        "127.0.0.1"
+                    };
+                    return (host, port);
                 }
             }
             panic!("openssl ocsp ended without ACCEPT");
@@ -403,8 +413,9 @@ impl OpensslOcsp {
         .expect("openssl ocsp listening");
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         OpensslOcsp {
-            url: format!("http://127.0.0.1:{port}/"),
+            url: format!("http://{host}:{port}/"),
             index,
+            issuer: pki.path("root.pem"),
             _child: child,
         }
     }
@@ -429,6 +440,22 @@ impl OpensslOcsp {
         let tmp = self.index.with_extension("new");
         std::fs::write(&tmp, text).unwrap();
         std::fs::rename(&tmp, &self.index).unwrap();
+        // openssl ocsp re-reads a changed index only after the next request (measured:
+        // the first answer after a change comes from the old index); a non-OCSP request
+        // would make it exit. So send one real OCSP request to have it reload.
+        let st = std::process::Command::new("openssl")
+            .args(["ocsp", "-noverify", "-issuer"])
+            .arg(&self.issuer)
+            .args(["-serial", "0x01", "-url"])
+            .arg(&self.url)
+            .output()
+            .expect("openssl is installed");
+        assert!(
+            st.status.success(),
+            "the reload request to openssl ocsp failed: {}{}",
+            String::from_utf8_lossy(&st.stdout),
+            String::from_utf8_lossy(&st.stderr)
+        );
     }
 }
 
@@ -583,7 +610,9 @@ async fn a_crl_near_its_end_is_refreshed_in_the_background() {
     let url = responder.route("/refresh.crl", Route::Body(pki.root.crl(&[]).into()));
     let alice = client_with_dp(&pki, &url);
     let c = config(&pki, upstream, "refresh", RevocationFailure::Strict);
-    let start = u64::try_from(now().unix_timestamp()).unwrap();
+    // A few seconds ahead of the wall clock, so that a CRL issued during this second
+    // (thisUpdate = now) is never in the manual clock's future.
+    let start = u64::try_from(now().unix_timestamp()).unwrap() + 5;
     let clock = Arc::new(ManualClock::at_secs(start));
     let runtime = certgate_proxy::Runtime::with_clock(clock.clone());
     apply(&runtime, &c);
