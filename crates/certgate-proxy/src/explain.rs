@@ -111,12 +111,12 @@ pub fn explain(snapshot: &Snapshot, req: &ExplainRequest) -> Explanation {
         target = target.header(http::header::HOST, host.as_str());
     }
     let built = target.uri(req.path.as_str()).body(());
-    let normalized = built
-        .map_err(|e| e.to_string())
-        .and_then(|mut r| match crate::route::normalize_target(&mut r) {
+    let normalized = built.map_err(|e| e.to_string()).and_then(|mut r| {
+        match crate::route::normalize_target(&mut r) {
             Ok(()) => Ok(r.uri().path().to_owned()),
             Err(e) => Err(format!("the request target is refused: {e}")),
-        });
+        }
+    });
     let path = match normalized {
         Ok(p) => p,
         Err(detail) => return refused_target(snapshot, detail),
@@ -194,7 +194,10 @@ pub fn explain(snapshot: &Snapshot, req: &ExplainRequest) -> Explanation {
         }
     } else if let Some(id) = &identity {
         let failed_at = match id.verdict {
-            IdentityVerdict::Denied(reason) => Some((failing_step(reason, id, snapshot.trust.now().as_secs()), reason)),
+            IdentityVerdict::Denied(reason) => Some((
+                failing_step(reason, id, snapshot.trust.now().as_secs()),
+                reason,
+            )),
             IdentityVerdict::Trusted => None,
         };
         if failed_at.is_some()
@@ -206,12 +209,21 @@ pub fn explain(snapshot: &Snapshot, req: &ExplainRequest) -> Explanation {
         let mut done = false;
         for check in CERT_STEPS {
             let s = if done {
-                step(check, StepResult::Skip, "not checked after a failure".into())
+                step(
+                    check,
+                    StepResult::Skip,
+                    "not checked after a failure".into(),
+                )
             } else if let Some((_, reason)) = failed_at.filter(|(at, _)| *at == check) {
                 done = true;
                 step(check, StepResult::Fail, fail_detail(reason))
             } else if check == "dn" {
-                dn_step(&decision, dn.as_deref(), matched_pattern.as_deref(), &effective)
+                dn_step(
+                    &decision,
+                    dn.as_deref(),
+                    matched_pattern.as_deref(),
+                    &effective,
+                )
             } else {
                 step(check, StepResult::Pass, pass_detail(check, snapshot))
             };
@@ -353,7 +365,11 @@ fn dn_step(
 fn refused_target(snapshot: &Snapshot, detail: String) -> Explanation {
     let mut steps = vec![step("route", StepResult::Fail, detail)];
     for check in CERT_STEPS {
-        steps.push(step(check, StepResult::Skip, "the target is refused".into()));
+        steps.push(step(
+            check,
+            StepResult::Skip,
+            "the target is refused".into(),
+        ));
     }
     Explanation {
         status: StatusCode::BAD_REQUEST.as_u16(),

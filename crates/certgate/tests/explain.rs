@@ -14,7 +14,13 @@ use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
 /// Writes a leaf `CN=<cn>,O=Acme` issued by `issuer` with the given dates.
-fn leaf(dir: &Path, cn: &str, issuer: &Issuer<'_, KeyPair>, from: i64, to: i64) -> (PathBuf, PathBuf) {
+fn leaf(
+    dir: &Path,
+    cn: &str,
+    issuer: &Issuer<'_, KeyPair>,
+    from: i64,
+    to: i64,
+) -> (PathBuf, PathBuf) {
     let key = KeyPair::generate().unwrap();
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.distinguished_name = DistinguishedName::new();
@@ -63,7 +69,14 @@ fn results(v: &Value) -> Vec<(String, String)> {
 }
 
 fn expect_steps(v: &Value, want: [&str; 6]) {
-    let checks = ["route", "certificate", "chain", "validity", "revocation", "dn"];
+    let checks = [
+        "route",
+        "certificate",
+        "chain",
+        "validity",
+        "revocation",
+        "dn",
+    ];
     let want: Vec<(String, String)> = checks
         .iter()
         .zip(want)
@@ -121,13 +134,62 @@ fn explain_agrees_with_real_requests_for_every_row() {
         steps: [&'static str; 6],
     }
     let cases = [
-        Case { name: "trusted", path: "/svc/a", cert: Some(good.clone()), status: 200, reason: None, steps: ["pass"; 6] },
-        Case { name: "no certificate, required", path: "/svc/a", cert: None, status: 401, reason: Some("no_certificate"), steps: ["pass", "fail", "skip", "skip", "skip", "skip"] },
-        Case { name: "untrusted", path: "/svc/a", cert: Some(stranger), status: 403, reason: Some("untrusted"), steps: ["pass", "pass", "fail", "skip", "skip", "skip"] },
-        Case { name: "expired", path: "/svc/a", cert: Some(expired), status: 403, reason: Some("expired"), steps: ["pass", "pass", "pass", "fail", "skip", "skip"] },
-        Case { name: "not yet valid", path: "/svc/a", cert: Some(future), status: 403, reason: Some("not_yet_valid"), steps: ["pass", "pass", "pass", "fail", "skip", "skip"] },
-        Case { name: "no route, trusted", path: "/nowhere", cert: Some(good.clone()), status: 404, reason: None, steps: ["fail", "pass", "pass", "pass", "pass", "pass"] },
-        Case { name: "no route, no certificate", path: "/nowhere", cert: None, status: 401, reason: Some("no_certificate"), steps: ["fail", "fail", "skip", "skip", "skip", "skip"] },
+        Case {
+            name: "trusted",
+            path: "/svc/a",
+            cert: Some(good.clone()),
+            status: 200,
+            reason: None,
+            steps: ["pass"; 6],
+        },
+        Case {
+            name: "no certificate, required",
+            path: "/svc/a",
+            cert: None,
+            status: 401,
+            reason: Some("no_certificate"),
+            steps: ["pass", "fail", "skip", "skip", "skip", "skip"],
+        },
+        Case {
+            name: "untrusted",
+            path: "/svc/a",
+            cert: Some(stranger),
+            status: 403,
+            reason: Some("untrusted"),
+            steps: ["pass", "pass", "fail", "skip", "skip", "skip"],
+        },
+        Case {
+            name: "expired",
+            path: "/svc/a",
+            cert: Some(expired),
+            status: 403,
+            reason: Some("expired"),
+            steps: ["pass", "pass", "pass", "fail", "skip", "skip"],
+        },
+        Case {
+            name: "not yet valid",
+            path: "/svc/a",
+            cert: Some(future),
+            status: 403,
+            reason: Some("not_yet_valid"),
+            steps: ["pass", "pass", "pass", "fail", "skip", "skip"],
+        },
+        Case {
+            name: "no route, trusted",
+            path: "/nowhere",
+            cert: Some(good.clone()),
+            status: 404,
+            reason: None,
+            steps: ["fail", "pass", "pass", "pass", "pass", "pass"],
+        },
+        Case {
+            name: "no route, no certificate",
+            path: "/nowhere",
+            cert: None,
+            status: 401,
+            reason: Some("no_certificate"),
+            steps: ["fail", "fail", "skip", "skip", "skip", "skip"],
+        },
     ];
     for c in &cases {
         let real = node.probe(c.path, c.cert.clone());
@@ -154,7 +216,11 @@ fn explain_agrees_with_real_requests_for_every_row() {
     assert_eq!(v["reason"], "dn_mismatch", "{v}");
     assert_eq!(v["dn"], "O=Acme,CN=client1", "{v}");
     assert_eq!(v["api"]["name"], "svc", "{v}");
-    assert_eq!(v["effective"]["trusted_dns"], json!(["CN=someone-else,O=Acme"]), "{v}");
+    assert_eq!(
+        v["effective"]["trusted_dns"],
+        json!(["CN=someone-else,O=Acme"]),
+        "{v}"
+    );
     expect_steps(&v, ["pass", "pass", "pass", "pass", "pass", "fail"]);
     // A matching pattern is named.
     let (s, _) = node.call(
@@ -192,7 +258,11 @@ fn explain_agrees_with_real_requests_for_every_row() {
     );
     assert_eq!(s, 422, "{v}");
     assert_eq!(v["error"]["code"], "invalid_certificate", "{v}");
-    let (s, v) = node.call("POST", "/api/v1/tools/explain", Some(&json!({"method": "GET"})));
+    let (s, v) = node.call(
+        "POST",
+        "/api/v1/tools/explain",
+        Some(&json!({"method": "GET"})),
+    );
     assert_eq!(s, 422, "{v}");
     let (_, after) = node.call("GET", "/api/v1/gateway", None);
     assert_eq!(before["generation"], after["generation"]);
@@ -204,18 +274,31 @@ fn explain_agrees_with_real_requests_for_every_row() {
             .args(args)
             .output()
             .unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     let good_pem = good.0.to_str().unwrap();
     let (code, out) = cli(&["--cert", good_pem, "/svc/a"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.starts_with("status: 200\n"), "{out}");
-    assert!(out.contains("\ndn           pass  O=Acme,CN=client1 matches CN=client?,O=*\n"), "{out}");
-    assert_eq!(out.lines().filter(|l| l.contains(" pass ")).count(), 6, "{out}");
+    assert!(
+        out.contains("\ndn           pass  O=Acme,CN=client1 matches CN=client?,O=*\n"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.contains(" pass ")).count(),
+        6,
+        "{out}"
+    );
     let (code, out) = cli(&["/svc/a"]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.starts_with("status: 401 (no_certificate)\n"), "{out}");
-    assert!(out.contains("certificate  fail  no certificate presented, and one is required"), "{out}");
+    assert!(
+        out.contains("certificate  fail  no certificate presented, and one is required"),
+        "{out}"
+    );
     let (code, out) = cli(&["--json", "--cert", stranger.0.to_str().unwrap(), "/svc/a"]);
     assert_eq!(code, Some(1), "{out}");
     let v: Value = serde_json::from_str(&out).unwrap();

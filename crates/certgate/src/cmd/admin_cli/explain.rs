@@ -27,7 +27,11 @@ pub struct ExplainArgs {
 }
 
 /// Runs `certgate explain`.
-pub async fn run(client: &AdminClient, json: bool, args: ExplainArgs) -> Result<ExitCode, CliError> {
+pub async fn run(
+    client: &AdminClient,
+    json: bool,
+    args: ExplainArgs,
+) -> Result<ExitCode, CliError> {
     let mut body = json!({ "path": args.path });
     if let Some(m) = args.method {
         body["method"] = json!(m);
@@ -71,7 +75,12 @@ fn render(v: &Value) -> String {
     if let Some(dn) = v.get("dn").and_then(Value::as_str) {
         out.push_str(&format!("dn: {dn}\n"));
     }
-    for step in v.get("steps").and_then(Value::as_array).into_iter().flatten() {
+    for step in v
+        .get("steps")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let f = |k: &str| step.get(k).and_then(Value::as_str).unwrap_or("");
         out.push_str(&format!(
             "{:<12} {:<5} {}\n",
