@@ -62,6 +62,7 @@ pub mod extract;
 mod handlers;
 pub mod health;
 pub mod session;
+pub mod tools;
 
 pub use error::ApiError;
 pub use extract::{JsonBody, BODY_LIMIT};
@@ -102,6 +103,8 @@ pub struct AdminState {
     secure_cookies: bool,
     /// Denial samples for the console's Activity page.
     activity: Arc<activity::Activity>,
+    /// The data plane's tools (explain), when a node runs one.
+    tools: Option<tools::ToolsHandle>,
 }
 
 impl std::fmt::Debug for AdminState {
@@ -135,6 +138,7 @@ impl AdminState {
             clock: session::system_clock(),
             secure_cookies: false,
             activity: Arc::default(),
+            tools: None,
         }
     }
 
@@ -142,6 +146,12 @@ impl AdminState {
     /// outage).
     pub fn with_node(mut self, node: Arc<cluster::NodeHandle>) -> Self {
         self.node = Some(node);
+        self
+    }
+
+    /// The data plane's SPEC §13 tools (explain); without them the endpoint answers 503.
+    pub fn with_tools(mut self, tools: tools::ToolsHandle) -> Self {
+        self.tools = Some(tools);
         self
     }
 
@@ -333,6 +343,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/truststore", get(h::get_truststore))
         .route("/truststore/recover", post(h::recover_truststore))
         .route("/tools/dn-match", post(h::dn_match))
+        .route("/tools/explain", post(tools::explain))
         .route("/cluster/nodes", get(cluster::list_nodes))
         .route("/activity/denials", get(activity::denials))
         .fallback(not_found)

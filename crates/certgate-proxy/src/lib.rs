@@ -18,6 +18,7 @@
 //!   bounded verdict caches;
 //! - [`clock`]: the clock of the freshness rules (injectable for tests);
 //! - [`evaluate`]: the pure decision of SPEC §3;
+//! - [`explain`]: SPEC §13 explain, the decision of [`evaluate`] with its steps;
 //! - [`header_mode`]: the certificate header (SPEC §6);
 //! - [`response`]: the JSON error bodies;
 //! - [`upstream`]: the pooled upstream client and the request rewrite;
@@ -28,6 +29,7 @@
 pub mod clock;
 pub mod echo;
 pub mod evaluate;
+pub mod explain;
 pub mod header_mode;
 pub mod identity;
 pub mod path;

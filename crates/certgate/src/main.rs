@@ -39,6 +39,15 @@ struct Group<T: Subcommand> {
     cmd: T,
 }
 
+/// `certgate explain` with the client options.
+#[derive(Debug, clap::Args)]
+struct ExplainGroup {
+    #[command(flatten)]
+    opts: GroupOpts,
+    #[command(flatten)]
+    args: admin_cli::explain::ExplainArgs,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a node (proxy listener plus admin listener).
@@ -63,6 +72,8 @@ enum Command {
     Truststore(Group<admin_cli::TruststoreCmd>),
     /// The nodes of a cluster (admin API).
     Cluster(Group<admin_cli::ClusterCmd>),
+    /// Why a request would be refused: the evaluation's steps (admin API).
+    Explain(ExplainGroup),
     /// Store maintenance: copy a configuration between stores.
     #[command(subcommand)]
     Store(cmd::store::StoreCmd),
@@ -82,6 +93,7 @@ fn main() -> ExitCode {
         Command::Gateway(g) => admin(&g.opts, AdminCommand::Gateway(g.cmd)),
         Command::Truststore(g) => admin(&g.opts, AdminCommand::Truststore(g.cmd)),
         Command::Cluster(g) => admin(&g.opts, AdminCommand::Cluster(g.cmd)),
+        Command::Explain(g) => admin(&g.opts, AdminCommand::Explain(g.args)),
         Command::Store(c) => local_run(&cli.client, || cmd::store::run(c)),
     }
 }

@@ -570,8 +570,12 @@ pub async fn start(cfg: &Config) -> anyhow::Result<RunningNode> {
         runtime.clone(),
         wait_for(&shutdown),
     ));
-    let state =
-        AdminState::new(store.clone(), truststore, token.clone(), hook, metrics).with_node(node);
+    let tools: certgate_admin::tools::ToolsHandle = Arc::new(NodeTools {
+        runtime: runtime.clone(),
+    });
+    let state = AdminState::new(store.clone(), truststore, token.clone(), hook, metrics)
+        .with_node(node)
+        .with_tools(tools);
     let admin_task = tokio::spawn(certgate_admin::serve(
         admin_listener,
         state,
@@ -663,4 +667,30 @@ pub fn init_logging() {
         .with_writer(std::io::stderr)
         .with_current_span(false)
         .try_init();
+}
+
+/// The SPEC §13 tools of this node: the data plane's own evaluation on its live snapshot.
+struct NodeTools {
+    runtime: Arc<certgate_proxy::Runtime>,
+}
+
+impl certgate_admin::tools::Tools for NodeTools {
+    fn explain(&self, input: certgate_admin::tools::ExplainInput) -> serde_json::Value {
+        use certgate_proxy::explain::{explain, ExplainRequest};
+        let req = ExplainRequest {
+            path: input.path,
+            // The admin API validated the method.
+            method: input
+                .method
+                .and_then(|m| http::Method::from_bytes(m.as_bytes()).ok()),
+            host: input.host,
+            chain: input.chain_der.map(|c| {
+                c.into_iter()
+                    .map(rustls_pki_types::CertificateDer::from)
+                    .collect()
+            }),
+        };
+        let answer = explain(&self.runtime.snapshot(), &req);
+        serde_json::to_value(answer).unwrap_or(serde_json::Value::Null)
+    }
 }

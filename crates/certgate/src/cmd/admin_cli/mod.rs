@@ -21,6 +21,7 @@ mod cert;
 mod client;
 mod cluster;
 mod dn;
+pub mod explain;
 mod gateway;
 mod pem;
 mod render;
@@ -392,6 +393,8 @@ pub enum AdminCommand {
     Truststore(TruststoreCmd),
     /// `certgate cluster …`
     Cluster(ClusterCmd),
+    /// `certgate explain …`
+    Explain(explain::ExplainArgs),
 }
 
 /// Runs one admin subcommand against the admin API and returns the process exit status.
@@ -422,6 +425,7 @@ fn run_inner(opts: &Resolved, cmd: AdminCommand) -> Result<ExitCode, CliError> {
             AdminCommand::Gateway(c) => gateway::run(&client, json, c).await,
             AdminCommand::Truststore(c) => gateway::run_truststore(&client, json, c).await,
             AdminCommand::Cluster(c) => cluster::run(&client, json, c).await,
+            AdminCommand::Explain(a) => explain::run(&client, json, a).await,
         }
     })
 }
