@@ -36,6 +36,47 @@ fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// Whether the query asks for a dry run (SPEC §13 `?dry_run=true`). `false` or no
+/// `dry_run` is a real write; any other value is refused (422) rather than guessed.
+fn dry_run(query: &Option<String>) -> Result<bool> {
+    let Some(q) = query else { return Ok(false) };
+    let mut dry = false;
+    for pair in q.split('&') {
+        if let Some(v) = pair.strip_prefix("dry_run=") {
+            dry = match v {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(ApiError::invalid(
+                        "invalid_query",
+                        format!("dry_run must be true or false, got {v:?}."),
+                    ))
+                }
+            };
+        } else if pair == "dry_run" {
+            dry = true;
+        }
+    }
+    Ok(dry)
+}
+
+/// Runs `write` as a dry run: the real write's rules on a transaction that is rolled
+/// back, so a refused write answers its real error and nothing changes (the generation
+/// stays). The answer lists the clients that would lose or gain access; they come from
+/// the client inventory, which this node does not keep yet, so both lists are empty.
+async fn rehearse<T, F, Fut>(st: &AdminState, write: F) -> Result<Response>
+where
+    F: FnOnce(certgate_store::Store) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, certgate_store::StoreError>>,
+{
+    st.store.rehearse(write).await?;
+    Ok(Json(serde_json::json!({
+        "would_lose_access": [],
+        "would_gain_access": [],
+    }))
+    .into_response())
+}
+
 // ---------------------------------------------------------------- certificates
 
 pub(crate) async fn create_component(
@@ -109,8 +150,16 @@ pub(crate) async fn get_gateway(State(st): State<AdminState>) -> Result<Response
 
 pub(crate) async fn put_client_cert_auth(
     State(st): State<AdminState>,
+    RawQuery(query): RawQuery,
     JsonBody(patch): JsonBody<ClientCertAuthPatch>,
 ) -> Result<Response> {
+    if dry_run(&query)? {
+        return rehearse(
+            &st,
+            |s| async move { s.update_client_cert_auth(&patch).await },
+        )
+        .await;
+    }
     let s = st.store.update_client_cert_auth(&patch).await?;
     st.after_write().await?;
     Ok(Json(s).into_response())
@@ -144,7 +193,12 @@ pub(crate) async fn upgrade_trusted(
 pub(crate) async fn remove_trusted(
     State(st): State<AdminState>,
     Path(raw): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response> {
+    if dry_run(&query)? {
+        let cid = id(&raw)?;
+        return rehearse(&st, |s| async move { s.remove_trusted(cid).await }).await;
+    }
     st.store.remove_trusted(id(&raw)?).await?;
     st.after_write().await?;
     Ok(no_content())
@@ -202,8 +256,10 @@ pub(crate) async fn get_api_auth(
 pub(crate) async fn put_api_auth(
     State(st): State<AdminState>,
     Path(raw): Path<String>,
+    RawQuery(query): RawQuery,
     JsonBody(value): JsonBody<serde_json::Value>,
 ) -> Result<Response> {
+    let dry = dry_run(&query)?;
     let api_id = id(&raw)?;
     if value.get("mode").is_some() {
         return Err(ApiError::invalid(
@@ -213,6 +269,14 @@ pub(crate) async fn put_api_auth(
         ));
     }
     let body: ApiOverrideBody = from_value(value)?;
+    if dry {
+        let ov = body.into();
+        return rehearse(
+            &st,
+            |s| async move { s.set_api_override(api_id, &ov).await },
+        )
+        .await;
+    }
     let ov = st.store.set_api_override(api_id, &body.into()).await?;
     st.after_write().await?;
     Ok(Json(ov).into_response())
@@ -221,7 +285,12 @@ pub(crate) async fn put_api_auth(
 pub(crate) async fn delete_api_auth(
     State(st): State<AdminState>,
     Path(raw): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response> {
+    if dry_run(&query)? {
+        let api_id = id(&raw)?;
+        return rehearse(&st, |s| async move { s.clear_api_override(api_id).await }).await;
+    }
     st.store.clear_api_override(id(&raw)?).await?;
     st.after_write().await?;
     Ok(no_content())
