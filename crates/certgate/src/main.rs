@@ -39,6 +39,15 @@ struct Group<T: Subcommand> {
     cmd: T,
 }
 
+/// One admin command without subcommands, with the client options written after it.
+#[derive(Debug, clap::Args)]
+struct Flat<T: clap::Args> {
+    #[command(flatten)]
+    opts: GroupOpts,
+    #[command(flatten)]
+    args: T,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a node (proxy listener plus admin listener).
@@ -63,6 +72,8 @@ enum Command {
     Truststore(Group<admin_cli::TruststoreCmd>),
     /// The nodes of a cluster (admin API).
     Cluster(Group<admin_cli::ClusterCmd>),
+    /// The audit log of admin writes, newest first (admin API).
+    Audit(Flat<admin_cli::AuditArgs>),
     /// Store maintenance: copy a configuration between stores.
     #[command(subcommand)]
     Store(cmd::store::StoreCmd),
@@ -82,6 +93,7 @@ fn main() -> ExitCode {
         Command::Gateway(g) => admin(&g.opts, AdminCommand::Gateway(g.cmd)),
         Command::Truststore(g) => admin(&g.opts, AdminCommand::Truststore(g.cmd)),
         Command::Cluster(g) => admin(&g.opts, AdminCommand::Cluster(g.cmd)),
+        Command::Audit(f) => admin(&f.opts, AdminCommand::Audit(f.args)),
         Command::Store(c) => local_run(&cli.client, || cmd::store::run(c)),
     }
 }

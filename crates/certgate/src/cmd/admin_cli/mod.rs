@@ -17,6 +17,7 @@
 //! error (no token, unreadable file, invalid `--admin` URL) — nothing is sent then.
 
 mod api;
+mod audit;
 mod cert;
 mod client;
 mod cluster;
@@ -28,6 +29,7 @@ mod trust;
 
 use std::process::ExitCode;
 
+pub use audit::AuditArgs;
 pub use client::{AdminClient, CliError};
 pub use cluster::ClusterCmd;
 
@@ -392,6 +394,8 @@ pub enum AdminCommand {
     Truststore(TruststoreCmd),
     /// `certgate cluster …`
     Cluster(ClusterCmd),
+    /// `certgate audit`
+    Audit(AuditArgs),
 }
 
 /// Runs one admin subcommand against the admin API and returns the process exit status.
@@ -422,6 +426,7 @@ fn run_inner(opts: &Resolved, cmd: AdminCommand) -> Result<ExitCode, CliError> {
             AdminCommand::Gateway(c) => gateway::run(&client, json, c).await,
             AdminCommand::Truststore(c) => gateway::run_truststore(&client, json, c).await,
             AdminCommand::Cluster(c) => cluster::run(&client, json, c).await,
+            AdminCommand::Audit(a) => audit::run(&client, json, a).await,
         }
     })
 }
