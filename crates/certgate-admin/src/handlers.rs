@@ -3,6 +3,7 @@
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use certgate_pki::{CertificateInfo, Dn, PatternSet};
 use certgate_store::views::{
@@ -14,7 +15,7 @@ use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::extract::{from_value, JsonBody};
-use crate::AdminState;
+use crate::{Actor, AdminState};
 
 type Result<T> = std::result::Result<T, ApiError>;
 
@@ -81,10 +82,12 @@ where
 
 pub(crate) async fn create_component(
     State(st): State<AdminState>,
+    Extension(actor): Extension<Actor>,
     JsonBody(body): JsonBody<NewComponentBody>,
 ) -> Result<Response> {
     let c = st
         .store
+        .acting_as(actor.to_string())
         .create_component(&body.name, &body.pem, now())
         .await?;
     st.after_write().await?;
@@ -123,19 +126,28 @@ pub(crate) async fn get_component(
 
 pub(crate) async fn add_version(
     State(st): State<AdminState>,
+    Extension(actor): Extension<Actor>,
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<NewVersionBody>,
 ) -> Result<Response> {
-    let v = st.store.add_version(id(&raw)?, &body.pem, now()).await?;
+    let v = st
+        .store
+        .acting_as(actor.to_string())
+        .add_version(id(&raw)?, &body.pem, now())
+        .await?;
     st.after_write().await?;
     Ok(created(v))
 }
 
 pub(crate) async fn delete_component(
     State(st): State<AdminState>,
+    Extension(actor): Extension<Actor>,
     Path(raw): Path<String>,
 ) -> Result<Response> {
-    st.store.deactivate_component(id(&raw)?).await?;
+    st.store
+        .acting_as(actor.to_string())
+        .deactivate_component(id(&raw)?)
+        .await?;
     st.after_write().await?;
     Ok(no_content())
 }
@@ -150,6 +162,7 @@ pub(crate) async fn get_gateway(State(st): State<AdminState>) -> Result<Response
 
 pub(crate) async fn put_client_cert_auth(
     State(st): State<AdminState>,
+    Extension(actor): Extension<Actor>,
     RawQuery(query): RawQuery,
     JsonBody(patch): JsonBody<ClientCertAuthPatch>,
 ) -> Result<Response> {
@@ -160,7 +173,11 @@ pub(crate) async fn put_client_cert_auth(
         )
         .await;
     }
-    let s = st.store.update_client_cert_auth(&patch).await?;
+    let s = st
+        .store
+        .acting_as(actor.to_string())
+        .update_client_cert_auth(&patch)
+        .await?;
     st.after_write().await?;
     Ok(Json(s).into_response())
 }
@@ -171,10 +188,12 @@ pub(crate) async fn list_trusted(State(st): State<AdminState>) -> Result<Respons
 
 pub(crate) async fn add_trusted(
     State(st): State<AdminState>,
+    Extension(actor): Extension<Actor>,
     JsonBody(body): JsonBody<TrustBody>,
 ) -> Result<Response> {
     let row = st
         .store
+        .acting_as(actor.to_string())
         .add_trusted(body.certificate_id, body.version, now())
         .await?;
     st.after_write().await?;
@@ -183,15 +202,21 @@ pub(crate) async fn add_trusted(
 
 pub(crate) async fn upgrade_trusted(
     State(st): State<AdminState>,
+    Extension(actor): Extension<Actor>,
     Path(raw): Path<String>,
 ) -> Result<Response> {
-    let row = st.store.upgrade_trusted(id(&raw)?, now()).await?;
+    let row = st
+        .store
+        .acting_as(actor.to_string())
+        .upgrade_trusted(id(&raw)?, now())
+        .await?;
     st.after_write().await?;
     Ok(Json(row).into_response())
 }
 
 pub(crate) async fn remove_trusted(
     State(st): State<AdminState>,
+    Extension(actor): Extension<Actor>,
     Path(raw): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
@@ -199,7 +224,10 @@ pub(crate) async fn remove_trusted(
         let cid = id(&raw)?;
         return rehearse(&st, |s| async move { s.remove_trusted(cid).await }).await;
     }
-    st.store.remove_trusted(id(&raw)?).await?;
+    st.store
+        .acting_as(actor.to_string())
+        .remove_trusted(id(&raw)?)
+        .await?;
     st.after_write().await?;
     Ok(no_content())
 }
@@ -208,9 +236,14 @@ pub(crate) async fn remove_trusted(
 
 pub(crate) async fn create_api(
     State(st): State<AdminState>,
+    Extension(actor): Extension<Actor>,
     JsonBody(body): JsonBody<ApiBody>,
 ) -> Result<Response> {
-    let api = st.store.create_api(&body).await?;
+    let api = st
+        .store
+        .acting_as(actor.to_string())
+        .create_api(&body)
+        .await?;
     st.after_write().await?;
     Ok(created(api))
 }
@@ -228,20 +261,29 @@ pub(crate) async fn get_api(
 
 pub(crate) async fn put_api(
     State(st): State<AdminState>,
+    Extension(actor): Extension<Actor>,
     Path(raw): Path<String>,
     JsonBody(body): JsonBody<ApiBody>,
 ) -> Result<Response> {
     let api_id = id(&raw)?;
-    let api = st.store.update_api(api_id, &body).await?;
+    let api = st
+        .store
+        .acting_as(actor.to_string())
+        .update_api(api_id, &body)
+        .await?;
     st.after_write().await?;
     Ok(Json(api).into_response())
 }
 
 pub(crate) async fn delete_api(
     State(st): State<AdminState>,
+    Extension(actor): Extension<Actor>,
     Path(raw): Path<String>,
 ) -> Result<Response> {
-    st.store.delete_api(id(&raw)?).await?;
+    st.store
+        .acting_as(actor.to_string())
+        .delete_api(id(&raw)?)
+        .await?;
     st.after_write().await?;
     Ok(no_content())
 }
@@ -255,6 +297,7 @@ pub(crate) async fn get_api_auth(
 
 pub(crate) async fn put_api_auth(
     State(st): State<AdminState>,
+    Extension(actor): Extension<Actor>,
     Path(raw): Path<String>,
     RawQuery(query): RawQuery,
     JsonBody(value): JsonBody<serde_json::Value>,
@@ -277,13 +320,18 @@ pub(crate) async fn put_api_auth(
         )
         .await;
     }
-    let ov = st.store.set_api_override(api_id, &body.into()).await?;
+    let ov = st
+        .store
+        .acting_as(actor.to_string())
+        .set_api_override(api_id, &body.into())
+        .await?;
     st.after_write().await?;
     Ok(Json(ov).into_response())
 }
 
 pub(crate) async fn delete_api_auth(
     State(st): State<AdminState>,
+    Extension(actor): Extension<Actor>,
     Path(raw): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
@@ -291,7 +339,10 @@ pub(crate) async fn delete_api_auth(
         let api_id = id(&raw)?;
         return rehearse(&st, |s| async move { s.clear_api_override(api_id).await }).await;
     }
-    st.store.clear_api_override(id(&raw)?).await?;
+    st.store
+        .acting_as(actor.to_string())
+        .clear_api_override(id(&raw)?)
+        .await?;
     st.after_write().await?;
     Ok(no_content())
 }
@@ -369,4 +420,37 @@ pub(crate) async fn dn_match(JsonBody(body): JsonBody<DnMatchBody>) -> Result<Re
         pattern,
     })
     .into_response())
+}
+
+// ---------------------------------------------------------------- audit
+
+/// `GET /api/v1/audit` (SPEC §14): `?limit=` (default 100, at most 1000) and
+/// `?before=<id>`, newest first.
+pub(crate) async fn audit(
+    State(st): State<AdminState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    use certgate_store::audit::DEFAULT_LIMIT;
+    let mut limit = DEFAULT_LIMIT;
+    let mut before = None;
+    for pair in query.as_deref().unwrap_or("").split('&') {
+        if pair.is_empty() {
+            continue;
+        }
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let parsed = || {
+            v.parse::<i64>().map_err(|_| {
+                ApiError::invalid(
+                    "invalid_query",
+                    format!("{k} must be an integer, not {v:?}."),
+                )
+            })
+        };
+        match k {
+            "limit" => limit = parsed()?,
+            "before" => before = Some(parsed()?),
+            _ => {}
+        }
+    }
+    Ok(Json(st.store.audit_log(limit, before).await?).into_response())
 }

@@ -346,6 +346,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/tools/explain", post(tools::explain))
         .route("/cluster/nodes", get(cluster::list_nodes))
         .route("/activity/denials", get(activity::denials))
+        .route("/audit", get(h::audit))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(

@@ -50,6 +50,7 @@
 //! Operations whose answer depends on the clock (expiry checks and statuses) take `now`
 //! as an argument so they can be tested; callers pass `OffsetDateTime::now_utc()`.
 
+pub mod audit;
 mod db;
 pub mod error;
 pub mod last_config;
@@ -61,6 +62,7 @@ pub mod truststore;
 pub mod validate;
 pub mod views;
 
+pub use audit::AuditRecord;
 pub use error::{ErrorKind, StoreError};
 pub use migrate::MigrateReport;
 pub use model::GatewayConfig;

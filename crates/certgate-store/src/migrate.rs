@@ -223,7 +223,19 @@ impl Store {
             args![generation - 1],
         )
         .await?;
-        let g = target.commit_tx(tx).await?;
+        let audit = crate::audit::Audit::new(
+            "store.migrate",
+            format!("store:{}", self.backend_name()),
+            serde_json::Value::Null,
+            serde_json::json!({
+                "components": comps.len(),
+                "versions": versions.len(),
+                "trusted_certificates": trust.len(),
+                "trusted_dns": dns.len(),
+                "apis": apis.len(),
+            }),
+        )?;
+        let g = target.commit_tx(tx, audit).await?;
         Ok(MigrateReport {
             components: comps.len(),
             versions: versions.len(),

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use certgate_pki::{CertificateInfo, HeaderFormat};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
@@ -19,6 +20,7 @@ use sqlx::Connection;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
+use crate::audit::{self, Audit, AuditRecord};
 use crate::db::{args, Dialect, Pool, Tx};
 use crate::error::StoreError;
 use crate::model::{
@@ -74,6 +76,11 @@ fn migrator(dialect: Dialect) -> Migrator {
                 "nodes",
                 include_str!("../migrations/sqlite/0002_nodes.sql"),
             ),
+            migration(
+                3,
+                "audit",
+                include_str!("../migrations/sqlite/0003_audit.sql"),
+            ),
         ],
         Dialect::Postgres => vec![
             migration(
@@ -85,6 +92,11 @@ fn migrator(dialect: Dialect) -> Migrator {
                 2,
                 "nodes",
                 include_str!("../migrations/postgres/0002_nodes.sql"),
+            ),
+            migration(
+                3,
+                "audit",
+                include_str!("../migrations/postgres/0003_audit.sql"),
             ),
         ],
     };
@@ -112,6 +124,9 @@ pub struct Store {
     /// Set on the handle [`Store::rehearse`] passes to a write: its commit keeps the
     /// configuration the write would leave here and rolls back instead of committing.
     rehearsal: Option<Arc<std::sync::Mutex<Option<GatewayConfig>>>>,
+    /// Who the writes of this handle are recorded as (SPEC §14); `None` is
+    /// [`audit::SYSTEM_ACTOR`]. Set with [`Store::acting_as`].
+    actor: Option<Arc<str>>,
 }
 
 /// The gateway settings other than `trusted_dns`, as the JSON column keeps them. Every
@@ -457,6 +472,7 @@ async fn watch_changes(weak: Weak<Inner>) {
         let store = Store {
             inner,
             rehearsal: None,
+            actor: None,
         };
         let polled = match store.ensure_migrated().await {
             Ok(()) => store.generation().await,
@@ -580,6 +596,7 @@ impl Store {
         let (reachable, _) = watch::channel(!lazy);
         Ok(Store {
             rehearsal: None,
+            actor: None,
             inner: Arc::new(Inner {
                 pool,
                 url: url.to_string(),
@@ -719,23 +736,6 @@ impl Store {
             .inspect_err(|e| self.note_error(e))
     }
 
-    /// Runs a one-row `DELETE … WHERE … = $1` in its own write transaction; no row
-    /// deleted is `missing(id)` and changes nothing.
-    async fn delete_one(
-        &self,
-        sql: &'static str,
-        id: i64,
-        missing: fn(i64) -> StoreError,
-    ) -> Result<()> {
-        let mut tx = self.begin_write().await?;
-        let done = tx.exec(sql, args![id]).await?;
-        if done == 0 {
-            return Err(missing(id));
-        }
-        self.commit(tx).await?;
-        Ok(())
-    }
-
     async fn begin_read(&self) -> Result<Tx> {
         self.check_migrated()?;
         self.pool()
@@ -752,8 +752,34 @@ impl Store {
         self.begin_write().await
     }
 
-    pub(crate) async fn commit_tx(&self, tx: Tx) -> Result<u64> {
-        self.commit(tx).await
+    pub(crate) async fn commit_tx(&self, tx: Tx, audit: Audit) -> Result<u64> {
+        self.commit(tx, audit).await
+    }
+
+    /// This store, its writes recorded in the audit log as `actor` (`token`,
+    /// `console:<session id prefix>`, SPEC §14).
+    pub fn acting_as(&self, actor: impl Into<String>) -> Store {
+        Store {
+            inner: Arc::clone(&self.inner),
+            rehearsal: self.rehearsal.clone(),
+            actor: Some(Arc::from(actor.into())),
+        }
+    }
+
+    /// The audit log (SPEC §14): at most `limit` records with an id below `before`,
+    /// newest first. `limit` over [`audit::MAX_LIMIT`] (or below 1) is 422
+    /// `limit_exceeded`.
+    pub async fn audit_log(&self, limit: i64, before: Option<i64>) -> Result<Vec<AuditRecord>> {
+        if !(1..=audit::MAX_LIMIT).contains(&limit) {
+            return Err(StoreError::invalid(
+                "limit_exceeded",
+                format!("limit must be between 1 and {}.", audit::MAX_LIMIT),
+            ));
+        }
+        let mut tx = self.begin_read().await?;
+        let records = audit::read(&mut tx, limit, before).await?;
+        tx.commit().await?;
+        Ok(records)
     }
 
     /// Runs `write` as a dry run (SPEC §13): the write gets a handle of this store whose
@@ -771,6 +797,7 @@ impl Store {
         let handle = Store {
             inner: Arc::clone(&self.inner),
             rehearsal: Some(Arc::clone(&slot)),
+            actor: self.actor.clone(),
         };
         write(handle).await?;
         let left = slot.lock().map(|mut s| s.take()).unwrap_or(None);
@@ -783,7 +810,10 @@ impl Store {
     /// Bumps the generation, tells the other nodes (`NOTIFY`, delivered at commit),
     /// commits and publishes the new generation. On a [`rehearse`](Self::rehearse)
     /// handle: keeps the configuration as the transaction sees it and rolls back.
-    async fn commit(&self, mut tx: Tx) -> Result<u64> {
+    ///
+    /// `audit` is the write's record (SPEC §14), inserted in the same transaction; a write
+    /// whose record shows no change is rolled back instead (no generation, no record).
+    async fn commit(&self, mut tx: Tx, audit: Audit) -> Result<u64> {
         if let Some(slot) = &self.rehearsal {
             let config = read_config(&mut tx).await?;
             let generation = config.generation;
@@ -793,12 +823,21 @@ impl Store {
             }
             return Ok(generation);
         }
+        if audit.is_noop() {
+            let g: i64 = tx
+                .scalar("SELECT value FROM config_generation WHERE id = 1", args![])
+                .await?;
+            tx.rollback().await?;
+            return Ok(g as u64);
+        }
         let g: i64 = tx
             .scalar(
                 "UPDATE config_generation SET value = value + 1 WHERE id = 1 RETURNING value",
                 args![],
             )
             .await?;
+        let actor = self.actor.as_deref().unwrap_or(audit::SYSTEM_ACTOR);
+        audit::insert(&mut tx, actor, audit, g).await?;
         if tx.dialect() == Dialect::Postgres {
             tx.exec(
                 "SELECT pg_notify($1, $2)",
@@ -898,7 +937,14 @@ impl Store {
         let id: i64 = tx.scalar("INSERT INTO certificate_components (name, active, created_at) VALUES ($1, TRUE, $2) RETURNING id", args![&name, whole_seconds(now)]).await?;
         insert_version(&mut tx, id, 1, pem, &info, now).await?;
         let view = fetch_component(&mut tx, id, false).await?;
-        self.commit(tx).await?;
+        let after = fetch_component(&mut tx, id, true).await?;
+        let audit = Audit::new(
+            "certificate.create",
+            format!("certificate:{name}"),
+            Value::Null,
+            after,
+        )?;
+        self.commit(tx, audit).await?;
         Ok(view)
     }
 
@@ -910,15 +956,22 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<CertificateVersion> {
         let mut tx = self.begin_write().await?;
-        component_row(&mut tx, id).await?;
+        let comp = component_row(&mut tx, id).await?;
         let info = validate::certificate(pem)?;
         let latest = latest_version(&mut tx, id).await?;
         insert_version(&mut tx, id, latest + 1, pem, &info, now).await?;
         let row: VersionRow = tx.one(&format!(
             "SELECT {VERSION_COLUMNS} FROM certificate_versions WHERE component_id = $1 AND version = $2"
         ), args![id, latest + 1]).await?;
-        self.commit(tx).await?;
-        row.view(false)
+        let view = row.view(true)?;
+        let audit = Audit::new(
+            "certificate_version.add",
+            format!("certificate_version:{}/{}", comp.name, latest + 1),
+            Value::Null,
+            &view,
+        )?;
+        self.commit(tx, audit).await?;
+        Ok(CertificateVersion { pem: None, ..view })
     }
 
     /// Deactivates a component; 409 while the trust table uses it.
@@ -945,7 +998,13 @@ impl Store {
             args![id],
         )
         .await?;
-        self.commit(tx).await?;
+        let audit = Audit::new(
+            "certificate.deactivate",
+            format!("certificate:{}", c.name),
+            serde_json::json!({"id": c.id, "name": &c.name, "active": c.active}),
+            serde_json::json!({"id": c.id, "name": &c.name, "active": false}),
+        )?;
+        self.commit(tx, audit).await?;
         Ok(())
     }
 
@@ -969,7 +1028,13 @@ impl Store {
             args![enabled],
         )
         .await?;
-        self.commit(tx).await?;
+        let audit = Audit::new(
+            "gateway.ssl_enabled.set",
+            "gateway:ssl_enabled",
+            serde_json::json!({ "ssl_enabled": current }),
+            serde_json::json!({ "ssl_enabled": enabled }),
+        )?;
+        self.commit(tx, audit).await?;
         Ok(())
     }
 
@@ -996,6 +1061,7 @@ impl Store {
 
         let mut tx = self.begin_write().await?;
         let (ssl, mut s) = read_settings(&mut tx).await?;
+        let before = s.clone();
         if let Some(m) = patch.mode {
             s.mode = m;
         }
@@ -1086,7 +1152,13 @@ impl Store {
                 .await?;
             }
         }
-        self.commit(tx).await?;
+        let audit = Audit::new(
+            "client_cert_auth.update",
+            "client_cert_auth:gateway",
+            &before,
+            &s,
+        )?;
+        self.commit(tx, audit).await?;
         Ok(s)
     }
 
@@ -1173,7 +1245,13 @@ impl Store {
         let entry = read_trusted_one(&mut tx, certificate_id)
             .await?
             .ok_or_else(|| not_in_table(certificate_id))?;
-        self.commit(tx).await?;
+        let audit = Audit::new(
+            "trusted_certificate.add",
+            format!("trusted_certificate:{}", entry.name),
+            Value::Null,
+            trusted_audit(&entry),
+        )?;
+        self.commit(tx, audit).await?;
         trust_row(&entry, now)
     }
 
@@ -1187,6 +1265,7 @@ impl Store {
         let Some(entry) = read_trusted_one(&mut tx, certificate_id).await? else {
             return Err(not_in_table(certificate_id));
         };
+        let before = trusted_audit(&entry);
         if entry.version == entry.latest_version {
             tx.rollback().await?;
             return trust_row(&entry, now);
@@ -1221,18 +1300,35 @@ impl Store {
         let entry = read_trusted_one(&mut tx, certificate_id)
             .await?
             .ok_or_else(|| not_in_table(certificate_id))?;
-        self.commit(tx).await?;
+        let audit = Audit::new(
+            "trusted_certificate.upgrade",
+            format!("trusted_certificate:{}", entry.name),
+            before,
+            trusted_audit(&entry),
+        )?;
+        self.commit(tx, audit).await?;
         trust_row(&entry, now)
     }
 
     /// Removes a component from the trust table.
     pub async fn remove_trusted(&self, certificate_id: i64) -> Result<()> {
-        self.delete_one(
+        let mut tx = self.begin_write().await?;
+        let Some(entry) = read_trusted_one(&mut tx, certificate_id).await? else {
+            return Err(not_in_table(certificate_id));
+        };
+        tx.exec(
             "DELETE FROM trusted_certificates WHERE component_id = $1",
-            certificate_id,
-            not_in_table,
+            args![certificate_id],
         )
-        .await
+        .await?;
+        let audit = Audit::new(
+            "trusted_certificate.remove",
+            format!("trusted_certificate:{}", entry.name),
+            trusted_audit(&entry),
+            Value::Null,
+        )?;
+        self.commit(tx, audit).await?;
+        Ok(())
     }
 
     // ---------------------------------------------------------------- APIs
@@ -1256,7 +1352,8 @@ impl Store {
         check_api_unique(&mut tx, None, &name, &body.base_path).await?;
         let id: i64 = tx.scalar("INSERT INTO apis (name, base_path, upstream, has_override) VALUES ($1, $2, $3, FALSE) RETURNING id", args![&name, &body.base_path, &body.upstream]).await?;
         let api = api_row(&mut tx, id).await?.into_api()?;
-        self.commit(tx).await?;
+        let audit = Audit::new("api.create", format!("api:{}", api.name), Value::Null, &api)?;
+        self.commit(tx, audit).await?;
         Ok(api)
     }
 
@@ -1264,7 +1361,7 @@ impl Store {
     pub async fn update_api(&self, id: i64, body: &ApiBody) -> Result<Api> {
         let name = check_api_body(body)?;
         let mut tx = self.begin_write().await?;
-        api_row(&mut tx, id).await?;
+        let before = api_row(&mut tx, id).await?.into_api()?;
         check_api_unique(&mut tx, Some(id), &name, &body.base_path).await?;
         tx.exec(
             "UPDATE apis SET name = $1, base_path = $2, upstream = $3 WHERE id = $4",
@@ -1272,14 +1369,24 @@ impl Store {
         )
         .await?;
         let api = api_row(&mut tx, id).await?.into_api()?;
-        self.commit(tx).await?;
+        let audit = Audit::new("api.update", format!("api:{}", before.name), &before, &api)?;
+        self.commit(tx, audit).await?;
         Ok(api)
     }
 
     /// Deletes an API.
     pub async fn delete_api(&self, id: i64) -> Result<()> {
-        self.delete_one("DELETE FROM apis WHERE id = $1", id, api_not_found)
-            .await
+        let mut tx = self.begin_write().await?;
+        let before = api_row(&mut tx, id).await?.into_api()?;
+        tx.exec("DELETE FROM apis WHERE id = $1", args![id]).await?;
+        let audit = Audit::new(
+            "api.delete",
+            format!("api:{}", before.name),
+            &before,
+            Value::Null,
+        )?;
+        self.commit(tx, audit).await?;
+        Ok(())
     }
 
     /// Sets (replaces) an API's override.
@@ -1293,18 +1400,30 @@ impl Store {
             .map(|d| serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string())))
             .transpose()?;
         let mut tx = self.begin_write().await?;
-        api_row(&mut tx, id).await?;
+        let before = api_row(&mut tx, id).await?.into_api()?;
         tx.exec("UPDATE apis SET has_override = TRUE, override_required = $1, override_trusted_dns = $2 WHERE id = $3", args![ov.required, dns_json, id]).await?;
-        self.commit(tx).await?;
+        let audit = Audit::new(
+            "api_client_cert_auth.set",
+            format!("client_cert_auth:{}", before.name),
+            &before.override_,
+            Some(ov),
+        )?;
+        self.commit(tx, audit).await?;
         Ok(ov.clone())
     }
 
     /// Removes an API's override: it inherits everything again.
     pub async fn clear_api_override(&self, id: i64) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        api_row(&mut tx, id).await?;
+        let before = api_row(&mut tx, id).await?.into_api()?;
         tx.exec("UPDATE apis SET has_override = FALSE, override_required = NULL, override_trusted_dns = NULL WHERE id = $1", args![id]).await?;
-        self.commit(tx).await?;
+        let audit = Audit::new(
+            "api_client_cert_auth.clear",
+            format!("client_cert_auth:{}", before.name),
+            &before.override_,
+            Value::Null,
+        )?;
+        self.commit(tx, audit).await?;
         Ok(())
     }
 
@@ -1445,6 +1564,17 @@ pub fn trust_row(t: &TrustedCertificate, now: OffsetDateTime) -> Result<TrustTab
         expires_on: t.not_after,
         days_to_expiry: info.days_to_expiry(now),
         expiry_status: info.expiry_status(now).into(),
+    })
+}
+
+/// A trust-table entry as its audit record shows it (the PEM is redacted at commit).
+fn trusted_audit(t: &TrustedCertificate) -> Value {
+    serde_json::json!({
+        "certificate_id": t.certificate_id,
+        "name": &t.name,
+        "version": t.version,
+        "fingerprint_sha256": &t.fingerprint_sha256,
+        "pem": &t.pem,
     })
 }
 

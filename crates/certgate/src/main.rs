@@ -39,13 +39,13 @@ struct Group<T: Subcommand> {
     cmd: T,
 }
 
-/// `certgate explain` with the client options.
+/// One admin command without subcommands, with the client options written after it.
 #[derive(Debug, clap::Args)]
-struct ExplainGroup {
+struct Flat<T: clap::Args> {
     #[command(flatten)]
     opts: GroupOpts,
     #[command(flatten)]
-    args: admin_cli::explain::ExplainArgs,
+    args: T,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,7 +73,9 @@ enum Command {
     /// The nodes of a cluster (admin API).
     Cluster(Group<admin_cli::ClusterCmd>),
     /// Why a request would be refused: the evaluation's steps (admin API).
-    Explain(ExplainGroup),
+    Explain(Flat<admin_cli::explain::ExplainArgs>),
+    /// The audit log of admin writes, newest first (admin API).
+    Audit(Flat<admin_cli::AuditArgs>),
     /// Store maintenance: copy a configuration between stores.
     #[command(subcommand)]
     Store(cmd::store::StoreCmd),
@@ -94,6 +96,7 @@ fn main() -> ExitCode {
         Command::Truststore(g) => admin(&g.opts, AdminCommand::Truststore(g.cmd)),
         Command::Cluster(g) => admin(&g.opts, AdminCommand::Cluster(g.cmd)),
         Command::Explain(g) => admin(&g.opts, AdminCommand::Explain(g.args)),
+        Command::Audit(f) => admin(&f.opts, AdminCommand::Audit(f.args)),
         Command::Store(c) => local_run(&cli.client, || cmd::store::run(c)),
     }
 }

@@ -1022,3 +1022,53 @@ fn der_files_and_crl_files_are_sent_as_pem() {
     let r = admin.cli(&["gateway", "set", "--no-crls"]);
     assert!(r.stdout.contains("\nCRLs:                0\n"), "{r:?}");
 }
+
+#[test]
+fn audit_lists_the_writes_newest_first_and_pages_back() {
+    let admin = Admin::start(false);
+    let ca = admin.file("ca.pem", ca_pem("Acme Root CA", 365).as_bytes());
+    assert_eq!(
+        admin
+            .cli(&["cert", "add", "--name", "root", "--file", path_str(&ca)])
+            .code,
+        0
+    );
+    assert_eq!(admin.cli(&["dn", "add", "CN=a"]).code, 0);
+
+    let all = admin.json(&["audit"]);
+    let actions: Vec<&str> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["client_cert_auth.update", "certificate.create"]);
+    assert_eq!(all[1]["target"], "certificate:root");
+    assert_eq!(all[1]["actor"], "token");
+
+    // The table: a header and one line per record, newest first.
+    let r = admin.cli(&["audit", "--limit", "1"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{r:?}");
+    assert!(lines[0].starts_with("ID"), "{r:?}");
+    assert!(
+        lines[0].contains("ACTION") && lines[0].contains("TARGET"),
+        "{r:?}"
+    );
+    assert!(
+        lines[1].contains("client_cert_auth.update") && lines[1].contains("token"),
+        "{r:?}"
+    );
+
+    let newest = all[0]["id"].to_string();
+    let older = admin.json(&["audit", "--before", &newest]);
+    assert_eq!(older, serde_json::json!([all[1].clone()]));
+
+    let r = admin.cli(&["audit", "--limit", "1001"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert_eq!(
+        r.stderr,
+        "error: limit must be between 1 and 1000. (limit_exceeded, HTTP 422)\n"
+    );
+}

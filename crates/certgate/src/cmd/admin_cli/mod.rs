@@ -17,6 +17,7 @@
 //! error (no token, unreadable file, invalid `--admin` URL) — nothing is sent then.
 
 mod api;
+mod audit;
 mod cert;
 mod client;
 mod cluster;
@@ -29,6 +30,7 @@ mod trust;
 
 use std::process::ExitCode;
 
+pub use audit::AuditArgs;
 pub use client::{AdminClient, CliError};
 pub use cluster::ClusterCmd;
 
@@ -395,6 +397,8 @@ pub enum AdminCommand {
     Cluster(ClusterCmd),
     /// `certgate explain …`
     Explain(explain::ExplainArgs),
+    /// `certgate audit`
+    Audit(AuditArgs),
 }
 
 /// Runs one admin subcommand against the admin API and returns the process exit status.
@@ -426,6 +430,7 @@ fn run_inner(opts: &Resolved, cmd: AdminCommand) -> Result<ExitCode, CliError> {
             AdminCommand::Truststore(c) => gateway::run_truststore(&client, json, c).await,
             AdminCommand::Cluster(c) => cluster::run(&client, json, c).await,
             AdminCommand::Explain(a) => explain::run(&client, json, a).await,
+            AdminCommand::Audit(a) => audit::run(&client, json, a).await,
         }
     })
 }
