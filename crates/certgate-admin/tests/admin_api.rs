@@ -797,7 +797,8 @@ async fn gateway_settings_updates_and_rules() {
             "trusted_proxies": [], "trusted_dns": [], "validation_failure": "handshake",
             "crls": [], "forward_identity": true, "send_ca_names": false,
             "forward_formats": ["x_client_cert"], "sni_host_check": true,
-            "revocation_failure": "strict"
+            "revocation_failure": "strict", "revocation": "crl",
+            "revocation_fetch_hosts": [], "revocation_fetch_timeout_ms": 3000
         })
     );
     assert_eq!(gw["trusted_certificates"], json!([]));
