@@ -634,11 +634,15 @@ async fn a_crl_near_its_end_is_refreshed_in_the_background() {
         Route::Body(pki.root.crl(&[&alice.serial_hex]).into()),
     );
     clock.set_secs(start + 19 * 3600);
-    client
-        .get(addr, "/", &[])
-        .await
-        .unwrap()
-        .assert_identity(&alice);
+    // The cached CRL answers (200) unless the background refresh it starts has already
+    // landed (403): under CI load both happen, so either is accepted here; what this
+    // test holds is that a refresh happens without any lapse and its CRL is then used.
+    let reply = client.get(addr, "/", &[]).await.unwrap();
+    if reply.status == 200 {
+        reply.assert_identity(&alice);
+    } else {
+        assert_denied(&reply, 403);
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while responder.hits("/refresh.crl") < 2 {
         assert!(
