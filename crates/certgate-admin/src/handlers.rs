@@ -63,19 +63,34 @@ fn dry_run(query: &Option<String>) -> Result<bool> {
 
 /// Runs `write` as a dry run: the real write's rules on a transaction that is rolled
 /// back, so a refused write answers its real error and nothing changes (the generation
-/// stays). The answer lists the clients that would lose or gain access; they come from
-/// the client inventory, which this node does not keep yet, so both lists are empty.
+/// stays). The answer lists the clients that would lose or gain access under the
+/// configuration the write would leave ([`access_changes`]).
 async fn rehearse<T, F, Fut>(st: &AdminState, write: F) -> Result<Response>
 where
     F: FnOnce(certgate_store::Store) -> Fut,
     Fut: std::future::Future<Output = std::result::Result<T, certgate_store::StoreError>>,
 {
-    st.store.rehearse(write).await?;
-    Ok(Json(serde_json::json!({
-        "would_lose_access": [],
-        "would_gain_access": [],
-    }))
-    .into_response())
+    let (_, next) = st.store.rehearse(write).await?;
+    Ok(Json(serde_json::Value::Object(access_changes(st, &next).await?)).into_response())
+}
+
+/// The SPEC §13 dry-run lists for `next`, the configuration a rehearsed write would leave:
+/// `would_lose_access` and `would_gain_access`. They come from the client inventory, which
+/// this node does not keep yet, so both lists are empty.
+async fn access_changes(
+    _st: &AdminState,
+    _next: &certgate_store::GatewayConfig,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut out = serde_json::Map::new();
+    out.insert(
+        "would_lose_access".into(),
+        serde_json::Value::Array(Vec::new()),
+    );
+    out.insert(
+        "would_gain_access".into(),
+        serde_json::Value::Array(Vec::new()),
+    );
+    Ok(out)
 }
 
 // ---------------------------------------------------------------- certificates

@@ -787,8 +787,8 @@ impl Store {
     /// transaction, and rolls back. So a dry run checks exactly the rules of the real write
     /// (a refused write answers the same error) and changes nothing, not the generation.
     /// A write that returns without committing (it changes nothing) leaves the current
-    /// configuration.
-    pub async fn rehearse<T, F, Fut>(&self, write: F) -> Result<GatewayConfig>
+    /// configuration. Answers the write's own result beside that configuration.
+    pub async fn rehearse<T, F, Fut>(&self, write: F) -> Result<(T, GatewayConfig)>
     where
         F: FnOnce(Store) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
@@ -799,11 +799,11 @@ impl Store {
             rehearsal: Some(Arc::clone(&slot)),
             actor: self.actor.clone(),
         };
-        write(handle).await?;
+        let out = write(handle).await?;
         let left = slot.lock().map(|mut s| s.take()).unwrap_or(None);
         match left {
-            Some(config) => Ok(config),
-            None => self.load_config().await,
+            Some(config) => Ok((out, config)),
+            None => Ok((out, self.load_config().await?)),
         }
     }
 

@@ -99,7 +99,7 @@ async fn a_dry_run_leaves_no_record() {
     let before = store.audit_log(1000, None).await.unwrap();
     assert_eq!(before.len(), 1);
     assert_eq!(before[0].actor, "token");
-    let after = store
+    let (_, after) = store
         .rehearse(|s| async move { s.create_api(&api("b")).await })
         .await
         .unwrap();

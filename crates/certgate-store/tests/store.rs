@@ -267,13 +267,13 @@ async fn rehearsed_writes_answer_the_new_configuration_and_change_nothing() {
     let mut rx = store.subscribe();
     rx.borrow_and_update();
 
-    let after = store
+    let (_, after) = store
         .rehearse(|s| async move { s.remove_trusted(c.id).await })
         .await
         .unwrap();
     assert!(after.trusted_certificates.is_empty());
     assert_eq!(after.generation, before.generation);
-    let after = store
+    let (_, after) = store
         .rehearse(|s| async move {
             s.update_client_cert_auth(&ClientCertAuthPatch {
                 required: Some(true),
@@ -300,7 +300,7 @@ async fn rehearsed_writes_answer_the_new_configuration_and_change_nothing() {
         .unwrap_err();
     assert_eq!((e.status(), e.code()), (422, "header_name_required"));
     // A write that changes nothing leaves the current configuration.
-    let same = store
+    let (_, same) = store
         .rehearse(|s| async move { s.set_ssl_enabled(true).await })
         .await
         .unwrap();
