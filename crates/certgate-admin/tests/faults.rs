@@ -181,10 +181,20 @@ async fn a_full_disk_refuses_writes_cleanly_and_loses_nothing() {
     let full = node.store.load_config().await.unwrap();
     std::fs::remove_file(&filler).unwrap();
     // Whatever was acknowledged before the refusal is there; the refused write is not.
-    let (s, v) = node.post("/api/v1/apis", api("after-full")).await;
-    assert_eq!(s, StatusCode::CREATED, "{v}");
+    // More writes than the pool has connections: a connection the full disk left in an
+    // unknown transaction state must not refuse later writes.
+    for i in 0..8 {
+        let (s, v) = node
+            .post("/api/v1/apis", api(&format!("after-full{i}")))
+            .await;
+        assert_eq!(
+            s,
+            StatusCode::CREATED,
+            "write {i} after the disk has room again: {v}"
+        );
+    }
     let names = api_names(&node).await;
-    assert!(names.contains("after-full") && names.contains("before0"));
+    assert!(names.contains("after-full7") && names.contains("before0"));
     let refused_name = names.iter().filter(|n| n.starts_with("full")).count();
     assert_eq!(
         full.apis.len(),

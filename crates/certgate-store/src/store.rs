@@ -406,6 +406,7 @@ async fn open_sqlite(url: &str) -> Result<sqlx::SqlitePool> {
         .busy_timeout(Duration::from_secs(10));
     // An in-memory database exists once per connection: keep exactly one.
     let max = if file.is_some() { 4 } else { 1 };
+    let file_backed = file.is_some();
     Ok(SqlitePoolOptions::new()
         .max_connections(max)
         .min_connections(if file.is_some() { 0 } else { 1 })
@@ -419,8 +420,36 @@ async fn open_sqlite(url: &str) -> Result<sqlx::SqlitePool> {
         } else {
             None
         })
+        .after_release(move |conn, _| Box::pin(release_sqlite(conn, file_backed)))
         .connect_with(options)
         .await?)
+}
+
+/// Whether a connection handed back to the pool may be used again.
+///
+/// A transaction dropped without commit or rollback (an error path) queues its `ROLLBACK`
+/// on the connection. When SQLite has already rolled the transaction back by itself (a
+/// full disk: `SQLITE_FULL` during `COMMIT`), that `ROLLBACK` fails and sqlx keeps
+/// counting an open transaction that SQLite no longer has; every later `BEGIN IMMEDIATE`
+/// on the connection would fail. Such a connection is closed (a file database loses
+/// nothing by that; an in-memory one would lose everything, so it is kept).
+async fn release_sqlite(
+    conn: &mut sqlx::SqliteConnection,
+    file_backed: bool,
+) -> std::result::Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    if !conn.is_in_transaction() || !file_backed {
+        return Ok(true);
+    }
+    // Runs after the queued rollback: afterwards the count is what the rollback left.
+    sqlx::query("SELECT 1").execute(&mut *conn).await?;
+    if conn.is_in_transaction() {
+        tracing::warn!(
+            "closing a store connection whose transaction state is unknown after a failed write"
+        );
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 /// Runs the dialect's migrations (PostgreSQL: on one connection holding the advisory
