@@ -126,20 +126,20 @@ fn rfc3339(unix: i64) -> String {
         .unwrap_or_default()
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct DenialEntry {
     reason: String,
     api: String,
     count: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct MinuteView {
     start: String,
     denials: Vec<DenialEntry>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct DenialsView {
     window_minutes: i64,
     source: &'static str,
@@ -215,6 +215,7 @@ pub(crate) fn sample_now(st: &AdminState) {
 }
 
 /// `GET /api/v1/activity/denials`.
+#[utoipa::path(get, path = "/activity/denials", tag = "activity", responses((status = 200, description = "Denials per minute and reason for the console's Activity page", body = DenialsView), crate::openapi::ReadErrors))]
 pub(crate) async fn denials(State(st): State<AdminState>) -> Response {
     sample_now(&st);
     Json(st.activity.window((st.clock)())).into_response()

@@ -103,6 +103,7 @@ impl NodeHandle {
 }
 
 /// `GET /api/v1/cluster/nodes`: every recorded node, the answering node first.
+#[utoipa::path(get, path = "/cluster/nodes", tag = "cluster", responses((status = 200, description = "Every recorded node, this node first", body = Vec<certgate_store::views::NodeView>), crate::openapi::ReadErrors))]
 pub(crate) async fn list_nodes(State(st): State<AdminState>) -> Result<Response, ApiError> {
     let mut nodes = st.store().nodes().await?;
     if let Some(me) = st.node() {

@@ -95,6 +95,7 @@ async fn access_changes(
 
 // ---------------------------------------------------------------- certificates
 
+#[utoipa::path(post, path = "/certificates", tag = "certificates", request_body = NewComponentBody, responses((status = 201, description = "The new component with its version 1", body = certgate_store::views::Component), crate::openapi::WriteErrors))]
 pub(crate) async fn create_component(
     State(st): State<AdminState>,
     Extension(actor): Extension<Actor>,
@@ -109,6 +110,7 @@ pub(crate) async fn create_component(
     Ok(created(c))
 }
 
+#[utoipa::path(get, path = "/certificates", tag = "certificates", params(("lookup" = Option<bool>, Query, description = "`true`: only active components whose latest version is unexpired")), responses((status = 200, description = "Every component (versions without PEM)", body = Vec<certgate_store::views::Component>), crate::openapi::ReadErrors))]
 pub(crate) async fn list_components(
     State(st): State<AdminState>,
     RawQuery(query): RawQuery,
@@ -132,6 +134,7 @@ pub(crate) async fn list_components(
     Ok(Json(st.store.list_components(lookup, now()).await?).into_response())
 }
 
+#[utoipa::path(get, path = "/certificates/{id}", tag = "certificates", params(("id" = i64, Path, description = "The id")), responses((status = 200, description = "The component with every version and its PEM", body = certgate_store::views::Component), crate::openapi::ReadErrors))]
 pub(crate) async fn get_component(
     State(st): State<AdminState>,
     Path(raw): Path<String>,
@@ -139,6 +142,7 @@ pub(crate) async fn get_component(
     Ok(Json(st.store.get_component(id(&raw)?).await?).into_response())
 }
 
+#[utoipa::path(post, path = "/certificates/{id}/versions", tag = "certificates", params(("id" = i64, Path, description = "The id")), request_body = NewVersionBody, responses((status = 201, description = "The new version", body = certgate_store::views::CertificateVersion), crate::openapi::WriteErrors))]
 pub(crate) async fn add_version(
     State(st): State<AdminState>,
     Extension(actor): Extension<Actor>,
@@ -154,6 +158,7 @@ pub(crate) async fn add_version(
     Ok(created(v))
 }
 
+#[utoipa::path(delete, path = "/certificates/{id}", tag = "certificates", params(("id" = i64, Path, description = "The id")), responses((status = 204, description = "Deactivated (its versions stay as history)"), crate::openapi::WriteErrors))]
 pub(crate) async fn delete_component(
     State(st): State<AdminState>,
     Extension(actor): Extension<Actor>,
@@ -169,12 +174,14 @@ pub(crate) async fn delete_component(
 
 // ---------------------------------------------------------------- gateway
 
+#[utoipa::path(get, path = "/gateway", tag = "gateway", responses((status = 200, description = "The gateway's settings, trust table, trust store and warnings", body = certgate_store::views::GatewayView), crate::openapi::ReadErrors))]
 pub(crate) async fn get_gateway(State(st): State<AdminState>) -> Result<Response> {
     let config = st.store.load_config().await?;
     let ts = st.check_truststore(config.clone()).await?;
     Ok(Json(gateway_view(&config, ts, now())?).into_response())
 }
 
+#[utoipa::path(put, path = "/gateway/client-cert-auth", tag = "gateway", params(("dry_run" = Option<bool>, Query, description = "`true`: change nothing, answer who would lose or gain access (SPEC §13)")), request_body = ClientCertAuthPatch, responses((status = 200, description = "The settings now live (or, with dry_run, who would lose or gain access)", body = certgate_store::model::ClientCertAuthSettings), crate::openapi::WriteErrors))]
 pub(crate) async fn put_client_cert_auth(
     State(st): State<AdminState>,
     Extension(actor): Extension<Actor>,
@@ -197,10 +204,12 @@ pub(crate) async fn put_client_cert_auth(
     Ok(Json(s).into_response())
 }
 
+#[utoipa::path(get, path = "/gateway/trusted-certificates", tag = "gateway", responses((status = 200, description = "The trust table", body = Vec<certgate_store::views::TrustTableRow>), crate::openapi::ReadErrors))]
 pub(crate) async fn list_trusted(State(st): State<AdminState>) -> Result<Response> {
     Ok(Json(st.store.trust_table(now()).await?).into_response())
 }
 
+#[utoipa::path(post, path = "/gateway/trusted-certificates", tag = "gateway", request_body = TrustBody, responses((status = 201, description = "The new trust table row", body = certgate_store::views::TrustTableRow), crate::openapi::WriteErrors))]
 pub(crate) async fn add_trusted(
     State(st): State<AdminState>,
     Extension(actor): Extension<Actor>,
@@ -215,6 +224,7 @@ pub(crate) async fn add_trusted(
     Ok(created(row))
 }
 
+#[utoipa::path(post, path = "/gateway/trusted-certificates/{certificate_id}/upgrade", tag = "gateway", params(("certificate_id" = i64, Path, description = "The certificate component id")), responses((status = 200, description = "The row, pinned to the latest version", body = certgate_store::views::TrustTableRow), crate::openapi::WriteErrors))]
 pub(crate) async fn upgrade_trusted(
     State(st): State<AdminState>,
     Extension(actor): Extension<Actor>,
@@ -229,6 +239,7 @@ pub(crate) async fn upgrade_trusted(
     Ok(Json(row).into_response())
 }
 
+#[utoipa::path(delete, path = "/gateway/trusted-certificates/{certificate_id}", tag = "gateway", params(("certificate_id" = i64, Path, description = "The certificate component id"), ("dry_run" = Option<bool>, Query, description = "`true`: change nothing, answer who would lose or gain access (SPEC §13)")), responses((status = 204, description = "No longer trusted"), (status = 200, description = "dry_run: who would lose or gain access", body = crate::openapi::DryRunAnswer), crate::openapi::WriteErrors))]
 pub(crate) async fn remove_trusted(
     State(st): State<AdminState>,
     Extension(actor): Extension<Actor>,
@@ -249,6 +260,7 @@ pub(crate) async fn remove_trusted(
 
 // ---------------------------------------------------------------- APIs
 
+#[utoipa::path(post, path = "/apis", tag = "apis", request_body = ApiBody, responses((status = 201, description = "The new API", body = certgate_store::model::Api), crate::openapi::WriteErrors))]
 pub(crate) async fn create_api(
     State(st): State<AdminState>,
     Extension(actor): Extension<Actor>,
@@ -263,10 +275,12 @@ pub(crate) async fn create_api(
     Ok(created(api))
 }
 
+#[utoipa::path(get, path = "/apis", tag = "apis", responses((status = 200, description = "Every API", body = Vec<certgate_store::model::Api>), crate::openapi::ReadErrors))]
 pub(crate) async fn list_apis(State(st): State<AdminState>) -> Result<Response> {
     Ok(Json(st.store.list_apis().await?).into_response())
 }
 
+#[utoipa::path(get, path = "/apis/{id}", tag = "apis", params(("id" = i64, Path, description = "The id")), responses((status = 200, description = "The API", body = certgate_store::model::Api), crate::openapi::ReadErrors))]
 pub(crate) async fn get_api(
     State(st): State<AdminState>,
     Path(raw): Path<String>,
@@ -274,6 +288,7 @@ pub(crate) async fn get_api(
     Ok(Json(st.store.get_api(id(&raw)?).await?).into_response())
 }
 
+#[utoipa::path(put, path = "/apis/{id}", tag = "apis", params(("id" = i64, Path, description = "The id")), request_body = ApiBody, responses((status = 200, description = "The API as stored", body = certgate_store::model::Api), crate::openapi::WriteErrors))]
 pub(crate) async fn put_api(
     State(st): State<AdminState>,
     Extension(actor): Extension<Actor>,
@@ -290,6 +305,7 @@ pub(crate) async fn put_api(
     Ok(Json(api).into_response())
 }
 
+#[utoipa::path(delete, path = "/apis/{id}", tag = "apis", params(("id" = i64, Path, description = "The id")), responses((status = 204, description = "Deleted"), crate::openapi::WriteErrors))]
 pub(crate) async fn delete_api(
     State(st): State<AdminState>,
     Extension(actor): Extension<Actor>,
@@ -303,6 +319,7 @@ pub(crate) async fn delete_api(
     Ok(no_content())
 }
 
+#[utoipa::path(get, path = "/apis/{id}/client-cert-auth", tag = "apis", params(("id" = i64, Path, description = "The id")), responses((status = 200, description = "The API's override and the settings in effect", body = certgate_store::views::ApiCertAuthView), crate::openapi::ReadErrors))]
 pub(crate) async fn get_api_auth(
     State(st): State<AdminState>,
     Path(raw): Path<String>,
@@ -310,6 +327,7 @@ pub(crate) async fn get_api_auth(
     Ok(Json(st.store.api_cert_auth(id(&raw)?).await?).into_response())
 }
 
+#[utoipa::path(put, path = "/apis/{id}/client-cert-auth", tag = "apis", params(("id" = i64, Path, description = "The id"), ("dry_run" = Option<bool>, Query, description = "`true`: change nothing, answer who would lose or gain access (SPEC §13)")), request_body = ApiOverrideBody, responses((status = 200, description = "The override now live (or, with dry_run, who would lose or gain access)", body = certgate_store::model::ApiOverride), crate::openapi::WriteErrors))]
 pub(crate) async fn put_api_auth(
     State(st): State<AdminState>,
     Extension(actor): Extension<Actor>,
@@ -344,6 +362,7 @@ pub(crate) async fn put_api_auth(
     Ok(Json(ov).into_response())
 }
 
+#[utoipa::path(delete, path = "/apis/{id}/client-cert-auth", tag = "apis", params(("id" = i64, Path, description = "The id"), ("dry_run" = Option<bool>, Query, description = "`true`: change nothing, answer who would lose or gain access (SPEC §13)")), responses((status = 204, description = "The API inherits the gateway's settings again"), (status = 200, description = "dry_run: who would lose or gain access", body = crate::openapi::DryRunAnswer), crate::openapi::WriteErrors))]
 pub(crate) async fn delete_api_auth(
     State(st): State<AdminState>,
     Extension(actor): Extension<Actor>,
@@ -364,11 +383,13 @@ pub(crate) async fn delete_api_auth(
 
 // ---------------------------------------------------------------- trust store
 
+#[utoipa::path(get, path = "/truststore", tag = "truststore", responses((status = 200, description = "The trust store's state", body = certgate_store::TrustStoreInfo), crate::openapi::ReadErrors))]
 pub(crate) async fn get_truststore(State(st): State<AdminState>) -> Result<Response> {
     let config = st.store.load_config().await?;
     Ok(Json(st.check_truststore(config).await?).into_response())
 }
 
+#[utoipa::path(post, path = "/truststore/recover", tag = "truststore", responses((status = 200, description = "The trust store rebuilt from the database", body = certgate_store::TrustStoreInfo), crate::openapi::WriteErrors))]
 pub(crate) async fn recover_truststore(State(st): State<AdminState>) -> Result<Response> {
     Ok(Json(st.recover_truststore().await?).into_response())
 }
@@ -376,7 +397,7 @@ pub(crate) async fn recover_truststore(State(st): State<AdminState>) -> Result<R
 // ---------------------------------------------------------------- tools
 
 /// Body of `POST /api/v1/tools/dn-match`: `dn` or `certificate_pem`, not both.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DnMatchBody {
     patterns: Vec<String>,
@@ -387,13 +408,14 @@ pub(crate) struct DnMatchBody {
 }
 
 /// Answer of `POST /api/v1/tools/dn-match`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct DnMatchAnswer {
     dn: String,
     matched: bool,
     pattern: Option<String>,
 }
 
+#[utoipa::path(post, path = "/tools/dn-match", tag = "tools", request_body = DnMatchBody, responses((status = 200, description = "The DN and the first pattern it matches", body = DnMatchAnswer), crate::openapi::WriteErrors))]
 pub(crate) async fn dn_match(JsonBody(body): JsonBody<DnMatchBody>) -> Result<Response> {
     validate::patterns(&body.patterns)?;
     let set = PatternSet::compile(&body.patterns)
@@ -441,6 +463,7 @@ pub(crate) async fn dn_match(JsonBody(body): JsonBody<DnMatchBody>) -> Result<Re
 
 /// `GET /api/v1/audit` (SPEC §14): `?limit=` (default 100, at most 1000) and
 /// `?before=<id>`, newest first.
+#[utoipa::path(get, path = "/audit", tag = "audit", params(("limit" = Option<i64>, Query, description = "At most this many records (default 100, at most 1000)"), ("before" = Option<i64>, Query, description = "Only records with a lower id")), responses((status = 200, description = "The newest records first", body = Vec<certgate_store::audit::AuditRecord>), crate::openapi::ReadErrors))]
 pub(crate) async fn audit(
     State(st): State<AdminState>,
     RawQuery(query): RawQuery,

@@ -28,6 +28,7 @@ use crate::error::ApiError;
 use crate::AdminState;
 
 /// `GET /healthz`: the process is alive.
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, description = "The process answers")))]
 pub(crate) async fn healthz() -> Response {
     Json(serde_json::json!({ "status": "ok" })).into_response()
 }
@@ -39,6 +40,7 @@ pub(crate) async fn healthz() -> Response {
 /// and two `stat` calls; the configuration is read and the trust store verified again
 /// only when the generation or the trust store files moved since the last look
 /// ([`TrustStore::current`](certgate_store::TrustStore::current)).
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()), responses((status = 200, description = "Ready to serve"), (status = 503, description = "Not ready; the body says why")))]
 pub(crate) async fn readyz(State(st): State<AdminState>) -> Response {
     let unready = |reason: &str, truststore: Option<&str>| {
         (
@@ -120,6 +122,7 @@ pub(crate) async fn readyz(State(st): State<AdminState>) -> Response {
 }
 
 /// `GET /metrics`: Prometheus text.
+#[utoipa::path(get, path = "/metrics", tag = "health", security(()), responses((status = 200, description = "Prometheus text", content_type = "text/plain"), (status = 500, description = "`internal_error`", body = crate::openapi::ErrorAnswer)))]
 pub(crate) async fn metrics(State(st): State<AdminState>) -> Result<Response, ApiError> {
     let config = st.store.load_config().await?;
     let ts = st.check_truststore(config.clone()).await?;

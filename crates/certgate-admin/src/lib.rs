@@ -49,10 +49,12 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::get;
 use axum::Router;
 use certgate_store::{GatewayConfig, Store, TrustStore, TrustStoreInfo};
 use metrics_exporter_prometheus::PrometheusHandle;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub mod activity;
 pub mod cluster;
@@ -61,6 +63,7 @@ pub mod error;
 pub mod extract;
 mod handlers;
 pub mod health;
+pub mod openapi;
 pub mod session;
 pub mod tools;
 
@@ -302,51 +305,61 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// The admin API's router: `/api/v1/…` (token required), `/healthz`, `/readyz`, `/metrics`.
-pub fn router(state: AdminState) -> Router {
+/// The `/api/v1` endpoints (paths relative to `/api/v1`), each with its OpenAPI entry.
+fn api_routes() -> OpenApiRouter<AdminState> {
     use handlers as h;
-    let api = Router::new()
-        .route(
-            "/certificates",
-            post(h::create_component).get(h::list_components),
-        )
-        .route(
-            "/certificates/{id}",
-            get(h::get_component).delete(h::delete_component),
-        )
-        .route("/certificates/{id}/versions", post(h::add_version))
-        .route("/gateway", get(h::get_gateway))
-        .route("/gateway/client-cert-auth", put(h::put_client_cert_auth))
-        .route(
-            "/gateway/trusted-certificates",
-            get(h::list_trusted).post(h::add_trusted),
-        )
-        .route(
-            "/gateway/trusted-certificates/{id}",
-            axum::routing::delete(h::remove_trusted),
-        )
-        .route(
-            "/gateway/trusted-certificates/{id}/upgrade",
-            post(h::upgrade_trusted),
-        )
-        .route("/apis", post(h::create_api).get(h::list_apis))
-        .route(
-            "/apis/{id}",
-            get(h::get_api).put(h::put_api).delete(h::delete_api),
-        )
-        .route(
-            "/apis/{id}/client-cert-auth",
-            get(h::get_api_auth)
-                .put(h::put_api_auth)
-                .delete(h::delete_api_auth),
-        )
-        .route("/truststore", get(h::get_truststore))
-        .route("/truststore/recover", post(h::recover_truststore))
-        .route("/tools/dn-match", post(h::dn_match))
-        .route("/tools/explain", post(tools::explain))
-        .route("/cluster/nodes", get(cluster::list_nodes))
-        .route("/activity/denials", get(activity::denials))
-        .route("/audit", get(h::audit))
+    OpenApiRouter::new()
+        .routes(routes!(h::create_component, h::list_components))
+        .routes(routes!(h::get_component, h::delete_component))
+        .routes(routes!(h::add_version))
+        .routes(routes!(h::get_gateway))
+        .routes(routes!(h::put_client_cert_auth))
+        .routes(routes!(h::list_trusted, h::add_trusted))
+        .routes(routes!(h::remove_trusted))
+        .routes(routes!(h::upgrade_trusted))
+        .routes(routes!(h::create_api, h::list_apis))
+        .routes(routes!(h::get_api, h::put_api, h::delete_api))
+        .routes(routes!(
+            h::get_api_auth,
+            h::put_api_auth,
+            h::delete_api_auth
+        ))
+        .routes(routes!(h::get_truststore))
+        .routes(routes!(h::recover_truststore))
+        .routes(routes!(h::dn_match))
+        .routes(routes!(tools::explain))
+        .routes(routes!(cluster::list_nodes))
+        .routes(routes!(activity::denials))
+        .routes(routes!(h::audit))
+        .routes(routes!(openapi::openapi_json))
+}
+
+/// The endpoints outside `/api/v1` that the document lists: health, metrics and the
+/// console's session (the console's static files are not API).
+fn outer_routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(
+            session::sign_in,
+            session::current,
+            session::sign_out
+        ))
+}
+
+/// Every documented endpoint with its full path: what [`openapi::document`] is made of.
+pub(crate) fn routes() -> OpenApiRouter<AdminState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .nest("/api/v1", api_routes())
+        .merge(outer_routes())
+}
+
+/// The admin API's router: `/api/v1/…` (token required), `/healthz`, `/readyz`, `/metrics`,
+/// the console.
+pub fn router(state: AdminState) -> Router {
+    let (api, _) = api_routes().split_for_parts();
+    let api = api
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
@@ -354,20 +367,13 @@ pub fn router(state: AdminState) -> Router {
             cluster::wait_cluster,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let (outer, _) = outer_routes().split_for_parts();
     Router::new()
         .nest("/api/v1", api)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .merge(outer)
         .route("/", get(console::redirect))
         .route("/console", get(console::redirect))
         .route("/console/", get(console::index))
-        .route(
-            "/console/session",
-            post(session::sign_in)
-                .get(session::current)
-                .delete(session::sign_out),
-        )
         .route("/console/{file}", get(console::file))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -229,14 +229,14 @@ fn no_session() -> ApiError {
 }
 
 /// Body of `POST /console/session`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignIn {
     token: String,
 }
 
 /// Answer of `POST`/`GET /console/session`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct SessionAnswer {
     csrf_token: String,
     expires_at: String,
@@ -265,6 +265,7 @@ fn cookie(state: &AdminState, value: &str, max_age: i64) -> HeaderValue {
 }
 
 /// `POST /console/session`: signs in with the admin token.
+#[utoipa::path(post, path = "/console/session", tag = "console", security(()), request_body = SignIn, responses((status = 200, description = "Signed in; the session cookie is set", body = SessionAnswer), (status = 401, description = "`unauthorized`: not the admin token", body = crate::openapi::ErrorAnswer)))]
 pub(crate) async fn sign_in(
     State(st): State<AdminState>,
     JsonBody(body): JsonBody<SignIn>,
@@ -288,6 +289,7 @@ pub(crate) async fn sign_in(
 }
 
 /// `GET /console/session`: the live session's CSRF token and expiry, else 401.
+#[utoipa::path(get, path = "/console/session", tag = "console", security(()), responses((status = 200, description = "The live session", body = SessionAnswer), (status = 401, description = "No live session", body = crate::openapi::ErrorAnswer)))]
 pub(crate) async fn current(
     State(st): State<AdminState>,
     headers: HeaderMap,
@@ -304,6 +306,7 @@ pub(crate) async fn current(
 }
 
 /// `DELETE /console/session`: signs out (needs `X-CSRF-Token`).
+#[utoipa::path(delete, path = "/console/session", tag = "console", security(()), responses((status = 204, description = "Signed out"), (status = 401, description = "No live session", body = crate::openapi::ErrorAnswer), (status = 403, description = "`csrf_failed`", body = crate::openapi::ErrorAnswer)))]
 pub(crate) async fn sign_out(
     State(st): State<AdminState>,
     method: Method,

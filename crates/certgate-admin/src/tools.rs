@@ -37,7 +37,7 @@ pub trait Tools: Send + Sync {
 pub type ToolsHandle = Arc<dyn Tools>;
 
 /// Body of `POST /api/v1/tools/explain`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ExplainBody {
     path: String,
@@ -49,6 +49,7 @@ pub(crate) struct ExplainBody {
     certificate_pem: Option<String>,
 }
 
+#[utoipa::path(post, path = "/tools/explain", tag = "tools", request_body = ExplainBody, responses((status = 200, description = "Every step of the evaluation (SPEC §13)", body = Object), crate::openapi::WriteErrors))]
 pub(crate) async fn explain(
     State(st): State<AdminState>,
     JsonBody(body): JsonBody<ExplainBody>,

@@ -27,7 +27,7 @@ pub const MAX_LIMIT: i64 = 1000;
 pub const SYSTEM_ACTOR: &str = "system";
 
 /// One record of `GET /api/v1/audit`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// Increasing with every record.
     pub id: i64,

@@ -11,7 +11,9 @@ use time::OffsetDateTime;
 pub use certgate_pki::header::HeaderFormat;
 
 /// How client certificates reach the gateway (SPEC §2 `mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CertAuthMode {
     /// No certificate authentication (the initial default).
@@ -24,7 +26,9 @@ pub enum CertAuthMode {
 }
 
 /// What a failed client chain does in mtls mode (SPEC §2 `validation_failure`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ValidationFailure {
     /// Fail the TLS handshake with an alert.
@@ -35,7 +39,19 @@ pub enum ValidationFailure {
 }
 
 /// One identity format forwarded upstream (SPEC §16 `forward_formats`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ForwardFormat {
     /// The `X-Client-Cert-*` headers of SPEC §7.
@@ -48,7 +64,9 @@ pub enum ForwardFormat {
 
 /// What a certificate whose revocation status cannot be learned gets (SPEC §16
 /// `revocation_failure`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RevocationFailure {
     /// Refused with reason `revocation_unknown`.
@@ -59,7 +77,9 @@ pub enum RevocationFailure {
 }
 
 /// Where revocation status comes from (SPEC §16 `revocation`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RevocationSource {
     /// The configured `crls` only.
@@ -88,7 +108,7 @@ fn default_true() -> bool {
 }
 
 /// The gateway-level client certificate auth settings (SPEC §2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClientCertAuthSettings {
     /// `none`, `mtls` or `header`.
     pub mode: CertAuthMode,
@@ -97,8 +117,10 @@ pub struct ClientCertAuthSettings {
     /// Header mode only; the configured spelling is kept.
     pub header_name: Option<String>,
     /// How the certificate header is encoded (SPEC §6).
+    #[schema(value_type = String)]
     pub header_format: HeaderFormat,
     /// Peers whose certificate header is honoured; empty = any peer.
+    #[schema(value_type = Vec<String>)]
     pub trusted_proxies: Vec<IpNet>,
     /// DN patterns (SPEC §4), at most 1000.
     pub trusted_dns: Vec<String>,
@@ -205,7 +227,7 @@ pub struct TrustedCertificate {
 }
 
 /// A per-API override of the gateway's settings (SPEC §3 step 2).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiOverride {
     /// `None` inherits the gateway's `required`.
     pub required: Option<bool>,
@@ -214,7 +236,7 @@ pub struct ApiOverride {
 }
 
 /// A deployed API.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Api {
     /// The API's id.
     pub id: i64,

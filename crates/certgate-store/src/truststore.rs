@@ -33,7 +33,7 @@ pub const BUNDLE_FILE: &str = "truststore.pem";
 pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// The state of the on-disk trust store (SPEC §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TrustStoreStatus {
     /// Present, intact and matching the trust table.
@@ -73,7 +73,7 @@ impl std::fmt::Display for TrustStoreStatus {
 }
 
 /// What `GET /api/v1/truststore` shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrustStoreInfo {
     /// The current status.
     pub status: TrustStoreStatus,

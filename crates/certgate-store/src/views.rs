@@ -15,7 +15,7 @@ use crate::truststore::TrustStoreInfo;
 use certgate_pki::HeaderFormat;
 
 /// One version of a certificate component.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CertificateVersion {
     /// 1, 2, … in upload order.
     pub version: i64,
@@ -44,7 +44,7 @@ pub struct CertificateVersion {
 }
 
 /// A certificate component with its versions (oldest first).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Component {
     /// Store id.
     pub id: i64,
@@ -59,7 +59,7 @@ pub struct Component {
 }
 
 /// `expiry_status` of a trust-table row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ExpiryStatus {
     /// More than 90 days left.
@@ -81,7 +81,7 @@ impl From<certgate_pki::ExpiryStatus> for ExpiryStatus {
 }
 
 /// One row of the gateway's trust table, as `GET /api/v1/gateway/trusted-certificates` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TrustTableRow {
     /// The component's id.
     pub certificate_id: i64,
@@ -110,7 +110,7 @@ pub struct TrustTableRow {
 }
 
 /// A warning of `GET /api/v1/gateway`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Warning {
     /// One of the codes of SPEC §8 (`mtls_without_trusted_certificates`, …).
     pub code: String,
@@ -119,7 +119,7 @@ pub struct Warning {
 }
 
 /// `GET /api/v1/gateway`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GatewayView {
     /// Whether the proxy listener serves TLS (mirrored from the node's config file).
     pub ssl_enabled: bool,
@@ -138,7 +138,7 @@ pub struct GatewayView {
 /// Body of `PUT /api/v1/gateway/client-cert-auth`: every field optional, an absent field
 /// keeps its current value. `header_name: null` clears the header name; `null` for any
 /// other field is refused as a wrong type.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientCertAuthPatch {
     /// `none`, `mtls` or `header`.
@@ -161,6 +161,7 @@ pub struct ClientCertAuthPatch {
         deserialize_with = "nullable",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<String>)]
     pub header_name: Option<Option<String>>,
     /// Header encoding.
     #[serde(
@@ -168,6 +169,7 @@ pub struct ClientCertAuthPatch {
         deserialize_with = "non_null",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schema(value_type = Option<String>)]
     pub header_format: Option<HeaderFormat>,
     /// CIDRs (a bare address means that one host).
     #[serde(
@@ -256,7 +258,7 @@ pub struct ClientCertAuthPatch {
 }
 
 /// Body of `POST /api/v1/apis` and `PUT /api/v1/apis/{id}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiBody {
     /// Unique, non-empty.
@@ -268,7 +270,7 @@ pub struct ApiBody {
 }
 
 /// Body of `PUT /api/v1/apis/{id}/client-cert-auth`: absent or `null` inherits.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiOverrideBody {
     /// Overrides the gateway's `required`.
@@ -289,7 +291,7 @@ impl From<ApiOverrideBody> for ApiOverride {
 }
 
 /// The settings an API actually runs with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EffectiveCertAuth {
     /// Always the gateway's mode.
     pub mode: CertAuthMode,
@@ -300,7 +302,7 @@ pub struct EffectiveCertAuth {
 }
 
 /// `GET /api/v1/apis/{id}/client-cert-auth`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ApiCertAuthView {
     /// The API's override, `null` when it inherits everything.
     #[serde(rename = "override")]
@@ -310,7 +312,7 @@ pub struct ApiCertAuthView {
 }
 
 /// Body of `POST /api/v1/gateway/trusted-certificates`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrustBody {
     /// The component to trust.
@@ -321,7 +323,7 @@ pub struct TrustBody {
 }
 
 /// Body of `POST /api/v1/certificates`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewComponentBody {
     /// Unique, non-empty.
@@ -331,7 +333,7 @@ pub struct NewComponentBody {
 }
 
 /// Body of `POST /api/v1/certificates/{id}/versions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewVersionBody {
     /// One PEM certificate.
@@ -379,7 +381,7 @@ pub struct NodeRecord {
 
 /// A node's state by the database clock: `up` (seen within 10 s), `stale` (within 60 s)
 /// or `down` (older, or stopped with SIGTERM).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeState {
     /// Seen within 10 s.
@@ -406,7 +408,7 @@ impl NodeState {
 }
 
 /// `truststore` of a [`NodeView`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeTrustStore {
     /// `ok`, `missing`, `corrupted` or `io_error`.
     pub status: String,
@@ -415,7 +417,7 @@ pub struct NodeTrustStore {
 }
 
 /// One element of `GET /api/v1/cluster/nodes`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeView {
     /// The node id.
     pub id: String,
