@@ -129,7 +129,7 @@ fn wants_cluster_wait(req: &Request) -> bool {
         && req
             .uri()
             .query()
-            .is_some_and(|q| q.split('&').any(|kv| kv == "wait=cluster"))
+            .is_some_and(|q| crate::query::Query::parse(Some(q)).get("wait") == Some("cluster"))
 }
 
 /// `?wait=cluster` on a write: after a successful answer, waits until every `up` node

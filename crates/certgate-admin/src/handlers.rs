@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use crate::error::ApiError;
 use crate::extract::{from_value, JsonBody};
+use crate::query::Query;
 use crate::{Actor, AdminState};
 
 type Result<T> = std::result::Result<T, ApiError>;
@@ -39,26 +40,10 @@ fn no_content() -> Response {
 
 /// Whether the query asks for a dry run (SPEC §13 `?dry_run=true`). `false` or no
 /// `dry_run` is a real write; any other value is refused (422) rather than guessed.
-fn dry_run(query: &Option<String>) -> Result<bool> {
-    let Some(q) = query else { return Ok(false) };
-    let mut dry = false;
-    for pair in q.split('&') {
-        if let Some(v) = pair.strip_prefix("dry_run=") {
-            dry = match v {
-                "true" => true,
-                "false" => false,
-                _ => {
-                    return Err(ApiError::invalid(
-                        "invalid_query",
-                        format!("dry_run must be true or false, got {v:?}."),
-                    ))
-                }
-            };
-        } else if pair == "dry_run" {
-            dry = true;
-        }
-    }
-    Ok(dry)
+pub(crate) fn dry_run(query: &Option<String>) -> Result<bool> {
+    Ok(Query::parse(query.as_deref())
+        .bool("dry_run")?
+        .unwrap_or(false))
 }
 
 /// Runs `write` as a dry run: the real write's rules on a transaction that is rolled
@@ -115,22 +100,9 @@ pub(crate) async fn list_components(
     State(st): State<AdminState>,
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
-    let mut lookup = false;
-    for pair in query.as_deref().unwrap_or("").split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        if k == "lookup" {
-            lookup = match v {
-                "true" | "1" | "" => true,
-                "false" | "0" => false,
-                other => {
-                    return Err(ApiError::invalid(
-                        "invalid_query",
-                        format!("lookup must be true or false, not {other:?}."),
-                    ))
-                }
-            };
-        }
-    }
+    let lookup = Query::parse(query.as_deref())
+        .bool("lookup")?
+        .unwrap_or(false);
     Ok(Json(st.store.list_components(lookup, now()).await?).into_response())
 }
 
@@ -469,26 +441,8 @@ pub(crate) async fn audit(
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
     use certgate_store::audit::DEFAULT_LIMIT;
-    let mut limit = DEFAULT_LIMIT;
-    let mut before = None;
-    for pair in query.as_deref().unwrap_or("").split('&') {
-        if pair.is_empty() {
-            continue;
-        }
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let parsed = || {
-            v.parse::<i64>().map_err(|_| {
-                ApiError::invalid(
-                    "invalid_query",
-                    format!("{k} must be an integer, not {v:?}."),
-                )
-            })
-        };
-        match k {
-            "limit" => limit = parsed()?,
-            "before" => before = Some(parsed()?),
-            _ => {}
-        }
-    }
+    let q = Query::parse(query.as_deref());
+    let limit = q.int("limit")?.unwrap_or(DEFAULT_LIMIT);
+    let before = q.int("before")?;
     Ok(Json(st.store.audit_log(limit, before).await?).into_response())
 }

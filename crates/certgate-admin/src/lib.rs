@@ -64,6 +64,7 @@ pub mod extract;
 mod handlers;
 pub mod health;
 pub mod openapi;
+mod query;
 pub mod session;
 pub mod tools;
 
