@@ -16,7 +16,6 @@ use certgate_proxy::Runtime;
 use certgate_store::model::{GatewayConfig, ValidationFailure};
 use common::*;
 use tokio::io::AsyncWriteExt;
-use tokio::process::Command;
 
 /// A hang guard for the external programs (never an assertion on timing).
 const PROGRAM_GUARD: Duration = Duration::from_secs(120);
@@ -51,7 +50,7 @@ async fn mtls_node(required: bool, validation_failure: ValidationFailure) -> Nod
 
 /// Runs a program to completion (stdin: `input`), with the hang guard.
 async fn run(program: &str, args: &[String], input: &[u8]) -> Output {
-    let mut child = Command::new(program)
+    let mut child = certgate_testkit::tokio_command(program)
         .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -10,7 +10,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use std::sync::Arc;
@@ -112,7 +112,7 @@ http {{
     // Foreground, one process (no privilege drop: the worker reads nothing after start-up, and
     // the tempdir is private to this user).
     let globals = format!("daemon off; master_process off; pid {};", p("nginx.pid"));
-    let child = Command::new(binary)
+    let child = certgate_testkit::command(binary)
         .arg("-p")
         .arg(&prefix)
         .arg("-c")
@@ -210,7 +210,7 @@ async fn nginx_with_curl_and_without_a_cert() {
     let (cert, key) = alice.write(pki.dir.path(), "alice");
     let curl = |with_cert: bool| {
         // tokio's Command: the certgate node runs on this test's runtime and must keep serving.
-        let mut command = tokio::process::Command::new("curl");
+        let mut command = certgate_testkit::tokio_command("curl");
         command
             .args([
                 "-sS",

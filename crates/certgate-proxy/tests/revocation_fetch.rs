@@ -375,7 +375,7 @@ impl OpensslOcsp {
         std::fs::write(&key, signer.root.key_pem()).unwrap();
         let index = pki.path("index.txt");
         std::fs::write(&index, "").unwrap();
-        let mut child = tokio::process::Command::new("openssl")
+        let mut child = certgate_testkit::tokio_command("openssl")
             .args(["ocsp", "-port", "0", "-ndays", "1", "-index"])
             .arg(&index)
             .arg("-CA")
@@ -443,7 +443,7 @@ impl OpensslOcsp {
         // openssl ocsp re-reads a changed index only after the next request (measured:
         // the first answer after a change comes from the old index); a non-OCSP request
         // would make it exit. So send one real OCSP request to have it reload.
-        let st = std::process::Command::new("openssl")
+        let st = certgate_testkit::command("openssl")
             .args(["ocsp", "-noverify", "-issuer"])
             .arg(&self.issuer)
             .args(["-serial", "0x01", "-url"])

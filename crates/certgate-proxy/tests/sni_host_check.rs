@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::process::Command;
 
 use bytes::Bytes;
 use certgate_store::model::{CertAuthMode, ValidationFailure};
@@ -39,7 +38,7 @@ const MSG_421: &str = r#"{"code": 421, "message": "Misdirected request."}"#;
 
 /// curl against the gateway: `(status, body)`.
 fn curl(pki: &Pki, client: Option<&Identity>, args: &[&str]) -> (u16, String) {
-    let mut cmd = Command::new("curl");
+    let mut cmd = certgate_testkit::command("curl");
     cmd.args(["-sS", "--noproxy", "*", "--max-time", "20", "--cacert"])
         .arg(pki.path("root.pem"))
         .args(["-w", "\n%{http_code}"]);

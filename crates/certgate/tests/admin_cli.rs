@@ -5,7 +5,6 @@
 //! stderr, exit status, and the state read back through the CLI's `--json` output.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair};
@@ -107,7 +106,7 @@ struct Run {
 
 /// Runs the binary with a clean admin environment plus `env`.
 fn run(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_certgate"));
+    let mut cmd = certgate_testkit::command(env!("CARGO_BIN_EXE_certgate"));
     cmd.args(args)
         .env_remove("CERTGATE_ADMIN_URL")
         .env_remove("CERTGATE_ADMIN_TOKEN");

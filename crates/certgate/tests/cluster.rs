@@ -163,7 +163,7 @@ fn three_nodes_apply_every_kind_of_change_within_a_second() {
     }
 
     // The nodes as b sees them: b first, all up, on the store's generation.
-    let metrics = std::process::Command::new("curl")
+    let metrics = certgate_testkit::command("curl")
         .args(["-s", &format!("{}/metrics", b.admin)])
         .output()
         .unwrap();
@@ -205,7 +205,7 @@ fn three_nodes_apply_every_kind_of_change_within_a_second() {
     );
 
     // `certgate cluster status` prints the table.
-    let out = std::process::Command::new(BIN)
+    let out = certgate_testkit::command(BIN)
         .args(["cluster", "status", "--admin", &a.admin, "--token", TOKEN])
         .output()
         .unwrap();
@@ -252,7 +252,7 @@ fn wait_cluster_names_a_lagging_up_node() {
     let b = pg_node(root.path(), "b", &url);
     // b freezes (SIGSTOP): still `up` by its last renewal, but it applies nothing.
     let pid = b.pid().to_string();
-    assert!(std::process::Command::new("kill")
+    assert!(certgate_testkit::command("kill")
         .args(["-STOP", &pid])
         .status()
         .unwrap()
@@ -265,7 +265,7 @@ fn wait_cluster_names_a_lagging_up_node() {
         Some(&json!({"name": "x", "base_path": "/x", "upstream": "http://127.0.0.1:9"})),
     );
     let waited = started.elapsed();
-    std::process::Command::new("kill")
+    certgate_testkit::command("kill")
         .args(["-CONT", &pid])
         .status()
         .unwrap();
@@ -446,7 +446,7 @@ fn migrate_sqlite_to_postgres_and_back_answers_the_same() {
     assert!(n.terminate().success());
 
     let migrate = |from: &str, to: &str| {
-        std::process::Command::new(BIN)
+        certgate_testkit::command(BIN)
             .args(["store", "migrate", "--from", from, "--to", to])
             .output()
             .unwrap()

@@ -12,7 +12,7 @@ mod webdriver;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -56,7 +56,7 @@ impl Node {
             std::fs::create_dir_all(path.join("data")).unwrap();
             p(path.join("data")).await;
         }
-        let mut child = Command::new(BIN)
+        let mut child = certgate_testkit::command(BIN)
             .args(["serve", "--config", "certgate.toml"])
             .current_dir(&path)
             .env("CERTGATE_ADMIN_TOKEN", TOKEN)
@@ -118,7 +118,7 @@ impl Node {
 
     /// curl to the proxy with a client certificate: the status code.
     fn curl(&self, path: &str, cert: Option<(&Path, &Path)>) -> String {
-        let mut cmd = Command::new("curl");
+        let mut cmd = certgate_testkit::command("curl");
         cmd.args([
             "-skS",
             "-o",

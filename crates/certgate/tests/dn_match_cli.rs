@@ -2,12 +2,12 @@
 //! (0 match, 1 no match, 2 bad input) and the messages on stderr.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const SPEC_DN: &str = "CN=localhost,C=IND,ST=KA,L=BLR,O=Boomi,OU=Boomi,E=abc@test.com";
 
 fn dn_match(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_certgate"))
+    certgate_testkit::command(env!("CARGO_BIN_EXE_certgate"))
         .arg("dn-match")
         .args(args)
         .env_remove("CERTGATE_ADMIN_URL")

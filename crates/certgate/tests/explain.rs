@@ -6,7 +6,6 @@
 mod harness;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use harness::*;
 use rcgen::{CertificateParams, DistinguishedName, DnType, Issuer, KeyPair};
@@ -269,7 +268,7 @@ fn explain_agrees_with_real_requests_for_every_row() {
 
     // The CLI: exit 0 on 2xx with one line per step, 1 otherwise; --json prints the answer.
     let cli = |args: &[&str]| {
-        let out = Command::new(BIN)
+        let out = certgate_testkit::command(BIN)
             .args(["explain", "--admin", &node.admin, "--token", TOKEN])
             .args(args)
             .output()

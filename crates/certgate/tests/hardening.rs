@@ -9,7 +9,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,7 @@ struct Proc {
 impl Proc {
     /// Runs `certgate serve --config <cfg>` under `umask <umask>` in `cwd`.
     fn serve(cfg: &Path, cwd: &Path, umask: &str) -> Proc {
-        let mut cmd = Command::new("sh");
+        let mut cmd = certgate_testkit::command("sh");
         cmd.arg("-c")
             .arg(format!("umask {umask}; exec \"$0\" serve --config \"$1\""))
             .arg(BIN)
@@ -136,7 +136,7 @@ fn write_config(dir: &Path, extra: &str) -> PathBuf {
 
 /// `curl` with the admin token; the status and the body.
 fn admin(admin: &str, method: &str, path: &str, body: Option<&serde_json::Value>) -> (u16, String) {
-    let mut cmd = Command::new("curl");
+    let mut cmd = certgate_testkit::command("curl");
     cmd.args([
         "-s",
         "--noproxy",
@@ -180,7 +180,7 @@ fn serve_keeps_the_data_dir_private_whatever_the_umask() {
     // clear it for this node).
     let cfg = write_config(dir.path(), "");
     let mut p = {
-        let mut cmd = Command::new("sh");
+        let mut cmd = certgate_testkit::command("sh");
         cmd.arg("-c")
             .arg("umask 000; exec \"$0\" serve --config \"$1\"")
             .arg(BIN)
@@ -206,7 +206,7 @@ fn serve_keeps_the_data_dir_private_whatever_the_umask() {
     };
     let (_, admin_url) = p.addresses();
     // A write, so that the database has written through its WAL.
-    let (status, body) = Command::new("curl")
+    let (status, body) = certgate_testkit::command("curl")
         .args(["-s", "--noproxy", "*", "-w", "\n%{http_code}", "-X", "POST"])
         .args([
             "-H",
@@ -265,7 +265,7 @@ fn client_pki(dir: &Path) -> (String, PathBuf, PathBuf) {
 
 /// One mtls request with the client certificate; the status (`000`: no answer).
 fn mtls_status(proxy: &str, cert: &Path, key: &Path) -> String {
-    let out = Command::new("curl")
+    let out = certgate_testkit::command("curl")
         .args([
             "-sk",
             "--noproxy",
@@ -471,7 +471,7 @@ fn settled_rss(p: &Proc) -> u64 {
 }
 
 fn plain_status(proxy: &str, path: &str) -> String {
-    let out = Command::new("curl")
+    let out = certgate_testkit::command("curl")
         .args([
             "-s",
             "--noproxy",

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ struct Proc {
 
 impl Proc {
     fn spawn(args: &[&str], cwd: &Path, envs: &[(&str, &str)]) -> Proc {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = certgate_testkit::command(BIN);
         cmd.args(args)
             .current_dir(cwd)
             .stdout(Stdio::piped())
@@ -58,7 +58,10 @@ impl Proc {
 
     fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        certgate_testkit::command("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
         for _ in 0..300 {
             if let Some(st) = self.child.try_wait().unwrap() {
                 return st;
@@ -79,7 +82,7 @@ impl Drop for Proc {
 /// Runs one printed curl command with `-s -o /dev/null -w %{http_code}` added.
 fn curl_status(cmdline: &str, cwd: &Path) -> String {
     let args: Vec<&str> = cmdline.split_whitespace().skip(1).collect();
-    let out = Command::new("curl")
+    let out = certgate_testkit::command("curl")
         .args([
             "-s",
             "-o",
@@ -113,7 +116,7 @@ fn quickstart_prints_curl_commands_that_give_200_401_403() {
 
     // The 200 shows the forwarded identity at the echo upstream.
     let args: Vec<&str> = curls[0].split_whitespace().skip(1).collect();
-    let body = Command::new("curl")
+    let body = certgate_testkit::command("curl")
         .args(["-s", "--max-time", "20"])
         .args(&args)
         .current_dir(dir.path())
@@ -145,7 +148,7 @@ fn quickstart_prints_curl_commands_that_give_200_401_403() {
 fn quickstart_refuses_a_directory_it_did_not_make() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("mine")).unwrap();
-    let out = Command::new(BIN)
+    let out = certgate_testkit::command(BIN)
         .args([
             "quickstart",
             "--dir",
@@ -186,7 +189,7 @@ fn addresses(out: &[String]) -> (String, String) {
 }
 
 fn admin_curl(admin: &str, token: &str, args: &[&str]) -> (String, String) {
-    let out = Command::new("curl")
+    let out = certgate_testkit::command("curl")
         .args([
             "-s",
             "--max-time",
@@ -246,7 +249,7 @@ fn serve_makes_a_token_once_keeps_state_across_restarts_and_drains_on_sigterm() 
     );
     assert_eq!(status, "201", "{body}");
     // The proxy serves it at once: the closed upstream port gives the exact 502.
-    let out502 = Command::new("curl")
+    let out502 = certgate_testkit::command("curl")
         .args(["-sk", "--max-time", "20", &format!("{proxy}/orders/1")])
         .output()
         .unwrap();
@@ -278,7 +281,7 @@ fn serve_makes_a_token_once_keeps_state_across_restarts_and_drains_on_sigterm() 
 fn serve_refuses_a_bad_config_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "[truststore]\nauto_recovr = true\n");
-    let out = Command::new(BIN)
+    let out = certgate_testkit::command(BIN)
         .args(["serve", "--config", cfg.to_str().unwrap()])
         .output()
         .unwrap();

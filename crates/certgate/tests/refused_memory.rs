@@ -14,7 +14,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -56,15 +56,12 @@ impl Node {
             "data_dir = \"data\"\n[listener]\naddress = \"127.0.0.1:0\"\n[admin]\naddress = \"127.0.0.1:0\"\n",
         )
         .unwrap();
-        let mut child = Command::new(BIN)
+        let mut child = certgate_testkit::command(BIN)
             .args(["serve", "--config", config.to_str().unwrap()])
             .current_dir(dir)
             .env("CERTGATE_ADMIN_TOKEN", TOKEN)
             .env("CERTGATE_WORKER_THREADS", "1")
             .env_remove("CERTGATE_TRUSTSTORE_FORCE_RECOVERY")
-            .env_remove("HTTP_PROXY")
-            .env_remove("HTTPS_PROXY")
-            .env_remove("ALL_PROXY")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -104,7 +101,7 @@ impl Node {
 
     /// One admin call with curl: (status, body).
     fn admin(&self, args: &[&str]) -> (String, String) {
-        let out = Command::new("curl")
+        let out = certgate_testkit::command("curl")
             .args([
                 "-s",
                 "--noproxy",

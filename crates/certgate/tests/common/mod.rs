@@ -25,7 +25,7 @@ pub struct Proc {
 
 /// A `Command` for the binary with no admin or recovery variables from the test's environment.
 pub fn command(args: &[&str], cwd: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = certgate_testkit::command(BIN);
     cmd.args(args)
         .current_dir(cwd)
         .env_remove("CERTGATE_ADMIN_URL")
@@ -120,7 +120,7 @@ impl Proc {
 
     /// Sends a signal (`INT`, `TERM`) with kill(1).
     pub fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
+        let ok = certgate_testkit::command("kill")
             .args([&format!("-{sig}"), &self.pid().to_string()])
             .status()
             .expect("kill")
@@ -199,7 +199,7 @@ pub fn output(mut cmd: Command) -> std::process::Output {
 /// Runs one printed shell command line (e.g. a curl command) with `sh -c` in `cwd`, with
 /// `extra` appended, and returns its stdout.
 pub fn sh(cmdline: &str, extra: &str, cwd: &Path) -> (bool, String) {
-    let out = Command::new("sh")
+    let out = certgate_testkit::command("sh")
         .args(["-c", &format!("{cmdline} {extra}")])
         .current_dir(cwd)
         .env_remove("CERTGATE_ADMIN_URL")

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -121,7 +121,7 @@ pub fn write_config(dir: &Path, store: &str, extra: &str) -> PathBuf {
 impl NodeProc {
     /// Spawns a node; `Err(stderr)` when it exits before it listens.
     pub fn try_start(dir: &Path, config: &Path) -> Result<NodeProc, String> {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = certgate_testkit::command(BIN);
         cmd.args(["serve", "--config"])
             .arg(config)
             .current_dir(dir)
@@ -200,7 +200,10 @@ impl NodeProc {
     /// SIGTERM, then waits (bounded) for the exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        certgate_testkit::command("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(40);
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
@@ -235,7 +238,7 @@ impl Drop for NodeProc {
 }
 
 pub fn curl_json(base: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-    let mut cmd = Command::new("curl");
+    let mut cmd = certgate_testkit::command("curl");
     cmd.args([
         "-s",
         "--max-time",
@@ -259,7 +262,7 @@ pub fn curl_json(base: &str, method: &str, path: &str, body: Option<&Value>) -> 
 }
 
 pub fn probe(base: &str, path: &str, cert: Option<(PathBuf, PathBuf)>) -> u16 {
-    let mut cmd = Command::new("curl");
+    let mut cmd = certgate_testkit::command("curl");
     cmd.args([
         "-sk",
         "-o",
