@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use bytes::Bytes;
 use certgate_store::model::{CertAuthMode, ValidationFailure};
 use common::*;

@@ -54,7 +54,7 @@ mod tests {
                 .enable_all()
                 .build()
                 .expect("runtime")
-                .block_on(super::tokio_command("env").output())
+                .block_on(async { super::tokio_command("env").output().await })
                 .expect("run env"),
         ] {
             let env = String::from_utf8_lossy(&out.stdout);
