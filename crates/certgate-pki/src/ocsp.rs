@@ -3,8 +3,10 @@
 //!
 //! The CertID uses SHA-256 (RFC 6960 allows any hash; OpenSSL's responder answers in
 //! the hash of the request). A response counts only when its signature verifies with
-//! the key of the certificate's issuer (the CA signs its own OCSP answers); a delegated
-//! responder certificate is not accepted (the answer is then "cannot be learned").
+//! the key of the certificate's issuer (the CA signs its own OCSP answers) or with the key
+//! of a delegated responder (RFC 6960 §4.2.2.2): a certificate in the response that the
+//! same issuer signed, that carries the `id-kp-OCSPSigning` extended key usage and that
+//! is valid at the time of the check. Anything else is "cannot be learned".
 
 use sha2::{Digest, Sha256};
 use x509_parser::prelude::{FromDer, X509Certificate};
@@ -40,8 +42,11 @@ pub enum OcspError {
     /// responseStatus other than successful (0).
     #[error("OCSP responder status {0}")]
     Status(u8),
-    /// The signature does not verify with the issuer's key (or an unsupported algorithm).
-    #[error("OCSP response signature does not verify with the issuer's key")]
+    /// The signature verifies neither with the issuer's key nor with the key of a
+    /// delegated responder the issuer authorised (or an unsupported algorithm).
+    #[error(
+        "OCSP response signature does not verify with the issuer's key or a delegated responder's"
+    )]
     Signature,
     /// No SingleResponse for the certificate asked about.
     #[error("OCSP response does not answer for the certificate")]
@@ -56,8 +61,11 @@ pub struct OcspQuery {
     /// The DER `CertID`, matched against the response.
     pub cert_id: Vec<u8>,
     /// The issuer's SubjectPublicKeyInfo *contents* (algorithm and key), which must sign
-    /// the response.
+    /// the response (or the delegated responder's certificate).
     pub issuer_spki: Vec<u8>,
+    /// The DER of the certificate's issuer Name, which a delegated responder's
+    /// certificate must name as its issuer.
+    pub issuer_name: Vec<u8>,
 }
 
 fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
@@ -151,6 +159,7 @@ pub fn query(cert: &[u8], issuer_spki: &[u8]) -> Option<OcspQuery> {
         request,
         cert_id,
         issuer_spki: issuer_spki.to_vec(),
+        issuer_name: c.issuer().as_raw().to_vec(),
     })
 }
 
@@ -162,9 +171,10 @@ fn generalized_time(content: &[u8]) -> Result<u64, OcspError> {
     Ok(u64::try_from(t.assume_utc().unix_timestamp()).unwrap_or(0))
 }
 
-/// Checks `response` (DER `OCSPResponse`) for `query`: successful, a basic response
-/// signed with the issuer's key, and a SingleResponse for the query's CertID.
-pub fn check(query: &OcspQuery, response: &[u8]) -> Result<OcspAnswer, OcspError> {
+/// Checks `response` (DER `OCSPResponse`) for `query` at `now` (Unix seconds):
+/// successful, a basic response signed with the issuer's key or a delegated responder's
+/// (see the module doc), and a SingleResponse for the query's CertID.
+pub fn check(query: &OcspQuery, response: &[u8], now: u64) -> Result<OcspAnswer, OcspError> {
     let (body, _, _) = expect(response, 0x30)?;
     let (status, _, rest) = expect(body, 0x0a)?;
     match status {
@@ -179,13 +189,26 @@ pub fn check(query: &OcspQuery, response: &[u8]) -> Result<OcspAnswer, OcspError
     let (basic, _, _) = expect(basic, 0x30)?;
     let (tbs, tbs_whole, rest) = expect(basic, 0x30)?;
     let (sig_alg, _, rest) = expect(rest, 0x30)?;
-    let (sig, _, _) = expect(rest, 0x03)?;
-    verify(
-        &query.issuer_spki,
-        sig_alg,
-        tbs_whole,
-        sig.get(1..).unwrap_or_default(),
-    )?;
+    let (sig, _, certs) = expect(rest, 0x03)?;
+    let sig = sig.get(1..).unwrap_or_default();
+    if verify(&query.issuer_spki, sig_alg, tbs_whole, sig).is_err() {
+        // certs [0] EXPLICIT SEQUENCE OF Certificate: a delegated responder's.
+        let delegated = match expect(certs, 0xa0) {
+            Ok((list, _, _)) => expect(list, 0x30)?.0,
+            Err(_) => &[],
+        };
+        let mut believed = false;
+        let mut list = delegated;
+        while !list.is_empty() && !believed {
+            let (_, cert, next) = expect(list, 0x30)?;
+            list = next;
+            believed = delegated_key(query, cert, now)
+                .is_some_and(|key| verify(&key, sig_alg, tbs_whole, sig).is_ok());
+        }
+        if !believed {
+            return Err(OcspError::Signature);
+        }
+    }
 
     // ResponseData: [0] version?, responderID, producedAt, responses, [1] extensions?
     let mut rest = tbs;
@@ -223,6 +246,33 @@ pub fn check(query: &OcspQuery, response: &[u8]) -> Result<OcspAnswer, OcspError
         });
     }
     Err(OcspError::NotAnswered)
+}
+
+/// The SubjectPublicKeyInfo contents of `cert` (DER) when it is a responder the query's
+/// issuer delegated to at `now`: issued by that issuer (name and signature), with the
+/// `id-kp-OCSPSigning` extended key usage, and within its validity.
+fn delegated_key(query: &OcspQuery, cert: &[u8], now: u64) -> Option<Vec<u8>> {
+    let (_, c) = X509Certificate::from_der(cert).ok()?;
+    if c.issuer().as_raw() != query.issuer_name.as_slice() {
+        return None;
+    }
+    let signing = c
+        .extended_key_usage()
+        .ok()
+        .flatten()
+        .is_some_and(|eku| eku.value.ocsp_signing);
+    let now = i64::try_from(now).ok()?;
+    let validity = c.validity();
+    if !signing || now < validity.not_before.timestamp() || now > validity.not_after.timestamp() {
+        return None;
+    }
+    // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }
+    let (body, _, _) = expect(cert, 0x30).ok()?;
+    let (_, tbs, rest) = expect(body, 0x30).ok()?;
+    let (alg, _, rest) = expect(rest, 0x30).ok()?;
+    let (sig, _, _) = expect(rest, 0x03).ok()?;
+    verify(&query.issuer_spki, alg, tbs, sig.get(1..)?).ok()?;
+    Some(expect(c.public_key().raw, 0x30).ok()?.0.to_vec())
 }
 
 /// Verifies `signature` over `message` with the key of `spki` (contents) under the

@@ -129,8 +129,8 @@ fn the_ocsp_request_names_the_certificate_by_sha256_cert_id() {
         .any(|w| w == [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01]));
     assert!(q.cert_id.ends_with(&[0x02, 0x01, 0x09]));
     // An answer that is not a successful signed response is refused.
-    assert!(certgate_pki::ocsp::check(&q, &[0x30, 0x03, 0x0a, 0x01, 0x06]).is_err());
-    assert!(certgate_pki::ocsp::check(&q, b"junk").is_err());
+    assert!(certgate_pki::ocsp::check(&q, &[0x30, 0x03, 0x0a, 0x01, 0x06], 0).is_err());
+    assert!(certgate_pki::ocsp::check(&q, b"junk", 0).is_err());
     // No issuer in the chain or the anchors: no key to ask about.
     let other = ca("Other");
     assert!(judge

@@ -463,11 +463,11 @@ impl Fetcher {
                 Ok((Answer::Crl(crl), next))
             }
             Job::Ocsp(q) => {
-                let answer = certgate_pki::ocsp::check(q, &body).map_err(|e| {
+                let now = unix_now();
+                let answer = certgate_pki::ocsp::check(q, &body, now).map_err(|e| {
                     tracing::warn!(url = %url, error = %e, "OCSP response refused");
                     "invalid"
                 })?;
-                let now = unix_now();
                 if answer.this_update > now + OCSP_SKEW_SECS {
                     return Err("invalid");
                 }

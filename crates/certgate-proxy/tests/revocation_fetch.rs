@@ -353,6 +353,9 @@ async fn twenty_concurrent_handshakes_make_one_fetch() {
     assert_eq!(responder.hits("/hang.crl"), 1);
 }
 
+/// Numbers the signer files of responders sharing one PKI directory.
+static SIGNERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// `openssl ocsp` answering for the root from an index file, on a port it picked (port
 /// 0, read back from its `ACCEPT` line: no port race). Killed on drop.
 struct OpensslOcsp {
@@ -370,9 +373,18 @@ impl OpensslOcsp {
 
     /// Answers for `pki`'s root, signing with `signer`'s root key.
     async fn start_signed_by(pki: &Pki, signer: &Pki) -> OpensslOcsp {
+        Self::start_with_signer(pki, &signer.root.pem, &signer.root.key_pem()).await
+    }
+
+    /// Answers for `pki`'s root, signing with this certificate and key (openssl puts the
+    /// signer's certificate in the response).
+    async fn start_with_signer(pki: &Pki, signer_pem: &str, signer_key: &str) -> OpensslOcsp {
         use tokio::io::AsyncBufReadExt;
-        let key = signer.path("root.key");
-        std::fs::write(&key, signer.root.key_pem()).unwrap();
+        let n = SIGNERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let key = pki.path(&format!("signer{n}.key"));
+        std::fs::write(&key, signer_key).unwrap();
+        let signer = pki.path(&format!("signer{n}.pem"));
+        std::fs::write(&signer, signer_pem).unwrap();
         let index = pki.path("index.txt");
         std::fs::write(&index, "").unwrap();
         let mut child = certgate_testkit::tokio_command("openssl")
@@ -381,7 +393,7 @@ impl OpensslOcsp {
             .arg("-CA")
             .arg(pki.path("root.pem"))
             .arg("-rsigner")
-            .arg(signer.path("root.pem"))
+            .arg(&signer)
             .arg("-rkey")
             .arg(&key)
             // The ACCEPT line goes to stdout.
@@ -545,6 +557,53 @@ async fn an_ocsp_answer_signed_by_another_key_is_not_believed() {
     };
     assert_denied(&one(&pki, &c, &alice).await, 403);
     assert_eq!(denied("ocsp-impostor", "revocation_unknown"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delegated_responder_is_believed_only_with_the_ocsp_signing_usage() {
+    metrics();
+    // RFC 6960 §4.2.2.2: the CA may delegate its OCSP answers to a certificate it issued
+    // with id-kp-OCSPSigning. The same responder without that usage, or one a CA of the
+    // same name issued, is not believed.
+    let pki = Pki::new();
+    let impostor = Pki::new();
+    let upstream = spawn_echo().await;
+    let cases = [
+        (
+            "delegated",
+            pki.root.ocsp_responder("OCSP Responder", true),
+            true,
+        ),
+        (
+            "no-eku",
+            pki.root.ocsp_responder("OCSP Responder", false),
+            false,
+        ),
+        (
+            "foreign",
+            impostor.root.ocsp_responder("OCSP Responder", true),
+            false,
+        ),
+    ];
+    for (tag, (cert, key), believed) in cases {
+        let ocsp = OpensslOcsp::start_with_signer(&pki, &cert, &key).await;
+        let alice = client_with_ocsp(&pki, &format!("alice-{tag}"), &ocsp.url);
+        let mallory = client_with_ocsp(&pki, &format!("mallory-{tag}"), &ocsp.url);
+        ocsp.set_index(&[&alice], &[&mallory]);
+        let api = format!("ocsp-signer-{tag}");
+        let mut c = config(&pki, upstream, &api, RevocationFailure::Strict);
+        c.client_cert_auth.revocation = RevocationSource::Ocsp;
+        let good = one(&pki, &c, &alice).await;
+        let revoked = one(&pki, &c, &mallory).await;
+        assert_denied(&revoked, 403);
+        if believed {
+            good.assert_identity(&alice);
+            assert_eq!(denied(&api, "revoked"), 1, "{tag}");
+        } else {
+            assert_denied(&good, 403);
+            assert_eq!(denied(&api, "revocation_unknown"), 2, "{tag}");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -212,6 +212,25 @@ impl Ca {
         self.issuer.key().serialize_pem()
     }
 
+    /// A certificate for an OCSP responder this CA delegates to (with the
+    /// `id-kp-OCSPSigning` extended key usage when `ocsp_signing`): (PEM, key PEM).
+    pub fn ocsp_responder(&self, cn: &str, ocsp_signing: bool) -> (String, String) {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = rcgen_dn(&[("CN", cn), ("O", "certgate tests")]);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = if ocsp_signing {
+            vec![ExtendedKeyUsagePurpose::OcspSigning]
+        } else {
+            vec![ExtendedKeyUsagePurpose::ClientAuth]
+        };
+        params.serial_number = Some(next_serial().0);
+        params.not_before = now() - Duration::days(1);
+        params.not_after = now() + Duration::days(30);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// An intermediate CA issued by this CA.
     pub fn intermediate(&self, cn: &str) -> Ca {
         Self::make(cn, Some(self))
