@@ -932,6 +932,66 @@ fn gateway_set_header_mode_shows_warnings() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.contains("\nvalidation failure:  http\n"), "{r:?}");
     assert!(r.stdout.contains("\nsend CA names:       yes\n"), "{r:?}");
+
+    // The SPEC §16 fields.
+    let r = admin.cli(&[
+        "gateway",
+        "set",
+        "--revocation",
+        "ocsp",
+        "--revocation-fetch-host",
+        "ocsp.example.com",
+        "--revocation-fetch-host",
+        "127.0.0.0/8",
+        "--revocation-fetch-timeout-ms",
+        "1500",
+        "--revocation-failure",
+        "soft",
+        "--forward-format",
+        "xfcc",
+        "--forward-format",
+        "rfc9440",
+        "--sni-host-check",
+        "false",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("\nrevocation:          ocsp\n"), "{r:?}");
+    assert!(
+        r.stdout.contains(
+            "\nfetch hosts:         ocsp.example.com\n                     127.0.0.0/8\n"
+        ),
+        "{r:?}"
+    );
+    assert!(
+        r.stdout.contains("\nfetch timeout:       1500 ms\n"),
+        "{r:?}"
+    );
+    let g = admin.json(&["gateway", "show"]);
+    let s = &g["client_cert_auth"];
+    assert_eq!(s["revocation"], "ocsp");
+    assert_eq!(
+        s["revocation_fetch_hosts"],
+        serde_json::json!(["ocsp.example.com", "127.0.0.0/8"])
+    );
+    assert_eq!(s["revocation_fetch_timeout_ms"], 1500);
+    assert_eq!(s["revocation_failure"], "soft");
+    assert_eq!(s["forward_formats"], serde_json::json!(["xfcc", "rfc9440"]));
+    assert_eq!(s["sni_host_check"], false);
+    let r = admin.cli(&[
+        "gateway",
+        "set",
+        "--no-revocation-fetch-hosts",
+        "--revocation",
+        "crl",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("\nfetch hosts:         none (no fetch)\n"),
+        "{r:?}"
+    );
+    let r = admin.cli(&["gateway", "set", "--revocation", "carrier-pigeon"]);
+    assert_eq!(r.code, 2, "{r:?}");
 }
 
 /// A CA (DER) and two CRLs it signed (PEM text, DER bytes).

@@ -130,6 +130,18 @@ pub fn set_body(a: &GatewaySetArgs) -> Result<Map<String, Value>, CliError> {
     if let Some(v) = &a.revocation_failure {
         body.insert("revocation_failure".into(), json!(v));
     }
+    if let Some(v) = &a.revocation {
+        body.insert("revocation".into(), json!(v));
+    }
+    if a.no_revocation_fetch_hosts || !a.revocation_fetch_host.is_empty() {
+        body.insert(
+            "revocation_fetch_hosts".into(),
+            json!(a.revocation_fetch_host),
+        );
+    }
+    if let Some(v) = a.revocation_fetch_timeout_ms {
+        body.insert("revocation_fetch_timeout_ms".into(), json!(v));
+    }
     Ok(body)
 }
 
@@ -162,6 +174,21 @@ fn settings_pairs(s: &Value) -> Vec<(&'static str, String)> {
         ("forward formats", strings(s, "forward_formats").join(", ")),
         ("SNI host check", yes_no(s, "sni_host_check")),
         ("revocation failure", text(s, "revocation_failure")),
+        ("revocation", text(s, "revocation")),
+        (
+            "fetch hosts",
+            match strings(s, "revocation_fetch_hosts") {
+                hosts if hosts.is_empty() => "none (no fetch)".to_owned(),
+                hosts => hosts.join("\n"),
+            },
+        ),
+        (
+            "fetch timeout",
+            s.get("revocation_fetch_timeout_ms")
+                .and_then(Value::as_u64)
+                .map(|ms| format!("{ms} ms"))
+                .unwrap_or_default(),
+        ),
     ]
 }
 

@@ -367,6 +367,23 @@ pub struct GatewaySetArgs {
     /// What a certificate whose revocation status cannot be learned gets.
     #[arg(long, value_name = "strict|soft", value_parser = ["strict", "soft"])]
     pub revocation_failure: Option<String>,
+    /// Where revocation status comes from: the configured CRLs, also the certificates'
+    /// CRL distribution points, or also their OCSP responders.
+    #[arg(long, value_name = "SOURCE", value_parser = ["crl", "crl_dp", "ocsp"])]
+    pub revocation: Option<String>,
+    /// A host name or CIDR revocation fetches may go to (repeat; replaces the list).
+    #[arg(
+        long,
+        value_name = "HOST|CIDR",
+        conflicts_with = "no_revocation_fetch_hosts"
+    )]
+    pub revocation_fetch_host: Vec<String>,
+    /// Allow revocation fetches to no host.
+    #[arg(long)]
+    pub no_revocation_fetch_hosts: bool,
+    /// The time limit of one revocation fetch, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub revocation_fetch_timeout_ms: Option<u64>,
 }
 
 /// `certgate truststore …`: the node's materialised trust store.
