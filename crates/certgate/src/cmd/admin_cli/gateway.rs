@@ -242,23 +242,7 @@ mod tests {
     use super::*;
 
     fn args() -> GatewaySetArgs {
-        GatewaySetArgs {
-            mode: None,
-            required: None,
-            header_name: None,
-            header_format: None,
-            trusted_proxy: Vec::new(),
-            no_trusted_proxies: false,
-            validation_failure: None,
-            crl_file: Vec::new(),
-            no_crls: false,
-            forward_identity: None,
-            send_ca_names: None,
-            forward_format: Vec::new(),
-            no_forward_formats: false,
-            sni_host_check: None,
-            revocation_failure: None,
-        }
+        GatewaySetArgs::default()
     }
 
     #[test]

@@ -318,7 +318,7 @@ pub enum GatewayCmd {
 }
 
 /// Arguments of `gateway set`; every one optional, an absent one keeps the current value.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Default, clap::Args)]
 pub struct GatewaySetArgs {
     /// Certificate authentication mode.
     #[arg(long, value_enum)]
