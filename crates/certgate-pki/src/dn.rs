@@ -325,7 +325,7 @@ impl Dn {
                 let (value, is_hex) = match decode_string(class, hdr.tag().0, v.data) {
                     Some(s) if !hdr.constructed() => (s, false),
                     _ => {
-                        let der = encode_tlv(
+                        let der = crate::der::encode_tagged(
                             hdr.raw_tag(),
                             class,
                             hdr.constructed(),
@@ -588,53 +588,6 @@ fn hex_value(der: &[u8]) -> String {
     s
 }
 
-/// Re-encodes a TLV from its parsed header and content.
-fn encode_tlv(
-    raw_tag: Option<&[u8]>,
-    class: u8,
-    constructed: bool,
-    tag: u32,
-    content: &[u8],
-) -> Vec<u8> {
-    let mut out = Vec::with_capacity(content.len() + 8);
-    match raw_tag {
-        Some(raw) if !raw.is_empty() => out.extend_from_slice(raw),
-        _ => {
-            let first = (class << 6) | if constructed { 0x20 } else { 0 };
-            if tag < 31 {
-                out.push(first | tag as u8);
-            } else {
-                out.push(first | 0x1f);
-                let mut groups = Vec::new();
-                let mut t = tag;
-                loop {
-                    groups.push((t & 0x7f) as u8);
-                    t >>= 7;
-                    if t == 0 {
-                        break;
-                    }
-                }
-                let last = groups.len() - 1;
-                for (i, g) in groups.iter().rev().enumerate() {
-                    out.push(if i < last { g | 0x80 } else { *g });
-                }
-            }
-        }
-    }
-    let len = content.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        let significant = bytes.get(skip..).unwrap_or(&[]);
-        out.push(0x80 | significant.len() as u8);
-        out.extend_from_slice(significant);
-    }
-    out.extend_from_slice(content);
-    out
-}
-
 /// Decodes the content of a universal string type to text; `None` for other types and
 /// for bytes that are invalid for the type.
 fn decode_string(class: u8, tag: u32, data: &[u8]) -> Option<String> {
@@ -674,46 +627,6 @@ fn decode_string(class: u8, tag: u32, data: &[u8]) -> Option<String> {
         }
         _ => None,
     }
-}
-
-/// Reads one whole DER TLV with a low tag number; `Some((class, constructed, tag, content))`
-/// only when `der` is exactly one TLV.
-fn read_single_tlv(der: &[u8]) -> Option<(u8, bool, u32, &[u8])> {
-    let (&first, rest) = der.split_first()?;
-    let class = first >> 6;
-    let constructed = first & 0x20 != 0;
-    let mut tag = u32::from(first & 0x1f);
-    let mut rest = rest;
-    if tag == 0x1f {
-        tag = 0;
-        loop {
-            let (&b, r) = rest.split_first()?;
-            rest = r;
-            tag = tag.checked_mul(128)? | u32::from(b & 0x7f);
-            if b & 0x80 == 0 {
-                break;
-            }
-        }
-    }
-    let (&l, r) = rest.split_first()?;
-    rest = r;
-    let len = if l < 0x80 {
-        usize::from(l)
-    } else {
-        let n = usize::from(l & 0x7f);
-        if n == 0 || n > 4 {
-            return None;
-        }
-        let (bytes, r) = (rest.get(..n)?, rest.get(n..)?);
-        rest = r;
-        bytes
-            .iter()
-            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b))
-    };
-    if rest.len() != len {
-        return None;
-    }
-    Some((class, constructed, tag, rest))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1095,10 +1008,10 @@ impl Lexer<'_> {
                     "a #hex value needs an even, non-zero number of hex digits",
                 )
             })?;
-        let (class, constructed, tag, content) = read_single_tlv(&der)
+        let tlv = crate::der::single(&der)
             .ok_or_else(|| SyntaxError::new(at, "a #hex value must be one DER element"))?;
-        if !constructed {
-            if let Some(s) = decode_string(class, tag, content) {
+        if !tlv.constructed() {
+            if let Some(s) = decode_string(tlv.class(), tlv.tag, tlv.content) {
                 return Ok(RawValue::Text(s.chars().map(VChar::Lit).collect()));
             }
         }
@@ -1151,16 +1064,6 @@ fn is_dotted_oid(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encode_tlv_long_length_and_high_tag() {
-        let content = vec![0u8; 200];
-        let der = encode_tlv(None, 0, false, 4, &content);
-        assert_eq!(&der[..3], &[0x04, 0x81, 200]);
-        let der = encode_tlv(None, 2, true, 200, &[1]);
-        assert_eq!(der, vec![0xbf, 0x81, 0x48, 0x01, 0x01]);
-        assert_eq!(read_single_tlv(&der), Some((2, true, 200, &[1u8][..])));
-    }
 
     #[test]
     fn oid_decoding() {

@@ -27,6 +27,7 @@
 //! that could issue one of them. webpki still does every check; the index only narrows
 //! the search, and anything it cannot read falls back to the full list.
 
+use crate::der;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -376,9 +377,9 @@ impl Judge {
         let issuer = issuer_name(cert)?.to_vec();
         for der in intermediates {
             if let Ok((_, c)) = x509_parser::parse_x509_certificate(der) {
-                let subject = der_tlv(c.subject().as_raw()).map(|(_, content, _)| content);
+                let subject = der::split(c.subject().as_raw()).map(|t| t.content);
                 if subject == Some(issuer.as_slice()) {
-                    return der_tlv(c.public_key().raw).map(|(_, content, _)| content.to_vec());
+                    return der::split(c.public_key().raw).map(|t| t.content.to_vec());
                 }
             }
         }
@@ -526,49 +527,15 @@ fn issuer_name(cert: &[u8]) -> Option<&[u8]> {
     const SEQUENCE: u8 = 0x30;
     const INTEGER: u8 = 0x02;
     const VERSION: u8 = 0xa0; // [0] EXPLICIT, optional
-    let (SEQUENCE, certificate, _) = der_tlv(cert)? else {
-        return None;
+    let certificate = der::expect(cert, SEQUENCE)?.content;
+    let tbs = der::expect(certificate, SEQUENCE)?.content;
+    let serial_and_on = match der::expect(tbs, VERSION) {
+        Some(version) => version.rest,
+        None => tbs,
     };
-    let (SEQUENCE, tbs, _) = der_tlv(certificate)? else {
-        return None;
-    };
-    let (tag, _, after_first) = der_tlv(tbs)?;
-    let serial_and_on = if tag == VERSION { after_first } else { tbs };
-    let (INTEGER, _, rest) = der_tlv(serial_and_on)? else {
-        return None;
-    };
-    let (SEQUENCE, _, rest) = der_tlv(rest)? else {
-        return None;
-    };
-    let (SEQUENCE, issuer, _) = der_tlv(rest)? else {
-        return None;
-    };
-    Some(issuer)
-}
-
-/// Splits one DER TLV off `input`: (tag, content, rest). Low tag numbers and definite
-/// lengths only, as DER certificates use.
-fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    if tag & 0x1f == 0x1f {
-        return None;
-    }
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (usize::from(first), rest)
-    } else {
-        let count = usize::from(first & 0x7f);
-        if count == 0 || count > 4 {
-            return None;
-        }
-        let (bytes, rest) = rest.split_at_checked(count)?;
-        let len = bytes
-            .iter()
-            .fold(0usize, |len, &b| (len << 8) | usize::from(b));
-        (len, rest)
-    };
-    let (content, rest) = rest.split_at_checked(len)?;
-    Some((tag, content, rest))
+    let rest = der::expect(serial_and_on, INTEGER)?.rest;
+    let rest = der::expect(rest, SEQUENCE)?.rest; // signature algorithm
+    Some(der::expect(rest, SEQUENCE)?.content)
 }
 
 /// Maps a webpki error to the reason reported in logs and metrics.

@@ -17,6 +17,7 @@
 
 pub mod cert;
 pub mod crl;
+mod der;
 pub mod dn;
 pub mod fetched;
 pub mod header;

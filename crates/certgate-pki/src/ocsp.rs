@@ -68,46 +68,12 @@ pub struct OcspQuery {
     pub issuer_name: Vec<u8>,
 }
 
-fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let n = content.len();
-    if n < 0x80 {
-        out.push(n as u8);
-    } else {
-        let bytes: Vec<u8> = n
-            .to_be_bytes()
-            .iter()
-            .copied()
-            .skip_while(|&b| b == 0)
-            .collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend(bytes);
-    }
-    out.extend_from_slice(content);
-    out
-}
+use crate::der::encode as tlv;
 
-/// Reads one TLV: (tag, content, rest).
+/// Reads one TLV: (identifier, content, rest).
 fn read(input: &[u8]) -> Result<(u8, &[u8], &[u8]), OcspError> {
-    let bad = OcspError::Malformed("truncated DER");
-    let (&tag, rest) = input.split_first().ok_or(bad.clone())?;
-    let (&first, mut rest) = rest.split_first().ok_or(bad.clone())?;
-    let len = if first < 0x80 {
-        usize::from(first)
-    } else {
-        let k = usize::from(first & 0x7f);
-        if k == 0 || k > 4 || rest.len() < k {
-            return Err(bad);
-        }
-        let (lenb, r) = rest.split_at(k);
-        rest = r;
-        lenb.iter().fold(0usize, |a, &b| (a << 8) | usize::from(b))
-    };
-    if rest.len() < len {
-        return Err(bad);
-    }
-    let (content, rest) = rest.split_at(len);
-    Ok((tag, content, rest))
+    let t = crate::der::split(input).ok_or(OcspError::Malformed("truncated DER"))?;
+    Ok((t.identifier, t.content, t.rest))
 }
 
 /// (content, whole TLV, rest) of one DER element.
@@ -115,12 +81,8 @@ type Tlv<'a> = (&'a [u8], &'a [u8], &'a [u8]);
 
 /// Reads one TLV that must have `tag`; returns (content, whole TLV, rest).
 fn expect(input: &[u8], tag: u8) -> Result<Tlv<'_>, OcspError> {
-    let (t, content, rest) = read(input)?;
-    if t != tag {
-        return Err(OcspError::Malformed("unexpected DER tag"));
-    }
-    let whole = &input[..input.len() - rest.len()];
-    Ok((content, whole, rest))
+    let t = crate::der::expect(input, tag).ok_or(OcspError::Malformed("unexpected DER tag"))?;
+    Ok((t.content, t.whole, t.rest))
 }
 
 /// Builds the query for `cert` (DER) issued by the certificate whose
