@@ -207,6 +207,29 @@ fn split_labels(s: &str) -> Option<(BTreeMap<String, String>, &str)> {
     }
 }
 
+/// How many requests this node forwarded with identity headers over the 16 KiB the data
+/// plane warns at (`certgate_forwarded_headers_too_large_total`; 0 without metrics).
+pub(crate) fn forwarded_too_large(st: &AdminState) -> u64 {
+    let Some(h) = &st.metrics else { return 0 };
+    counter_total(&h.render(), "certgate_forwarded_headers_too_large_total")
+}
+
+/// The sum of every series of the counter `name` in a Prometheus text.
+fn counter_total(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix(name)?;
+            let value = match rest.strip_prefix('{') {
+                Some(labelled) => split_labels(labelled)?.1,
+                None if rest.starts_with(' ') => rest,
+                None => return None,
+            };
+            value.trim().parse::<f64>().ok()
+        })
+        .map(|v| v.max(0.0) as u64)
+        .sum()
+}
+
 /// Takes a sample now from the state's Prometheus handle (nothing without one).
 pub(crate) fn sample_now(st: &AdminState) {
     if let Some(h) = &st.metrics {
@@ -225,6 +248,21 @@ pub(crate) async fn denials(State(st): State<AdminState>) -> Response {
 mod tests {
     use super::*;
     use time::Duration;
+
+    #[test]
+    fn counter_totals_sum_the_series_of_one_name_only() {
+        let text = "# TYPE certgate_forwarded_headers_too_large_total counter\n\
+                    certgate_forwarded_headers_too_large_total 3\n\
+                    certgate_forwarded_headers_too_large_total_other 9\n\
+                    certgate_auth_denied_total{reason=\"untrusted\",api=\"a\"} 2\n\
+                    certgate_auth_denied_total{reason=\"expired\",api=\"b\"} 5\n";
+        assert_eq!(
+            counter_total(text, "certgate_forwarded_headers_too_large_total"),
+            3
+        );
+        assert_eq!(counter_total(text, "certgate_auth_denied_total"), 7);
+        assert_eq!(counter_total(text, "certgate_absent_total"), 0);
+    }
 
     fn text(untrusted_orders: u64, dn: u64) -> String {
         format!(

@@ -150,7 +150,20 @@ pub(crate) async fn delete_component(
 pub(crate) async fn get_gateway(State(st): State<AdminState>) -> Result<Response> {
     let config = st.store.load_config().await?;
     let ts = st.check_truststore(config.clone()).await?;
-    Ok(Json(gateway_view(&config, ts, now())?).into_response())
+    let mut view = gateway_view(&config, ts, now())?;
+    let large = crate::activity::forwarded_too_large(&st);
+    if large > 0 {
+        view.warnings.push(certgate_store::views::Warning {
+            code: "forwarded_headers_too_large".into(),
+            message: format!(
+                "{large} time(s) since this node started, a client chain made forwarded identity \
+                 headers larger than 16 KiB (forward_formats {}); upstreams may refuse them. \
+                 Forward fewer formats or have clients send shorter chains.",
+                serde_json::to_string(&config.client_cert_auth.forward_formats).unwrap_or_default()
+            ),
+        });
+    }
+    Ok(Json(view).into_response())
 }
 
 #[utoipa::path(put, path = "/gateway/client-cert-auth", tag = "gateway", params(("dry_run" = Option<bool>, Query, description = "`true`: change nothing, answer who would lose or gain access (SPEC §13)")), request_body = ClientCertAuthPatch, responses((status = 200, description = "The settings now live (or, with dry_run, who would lose or gain access)", body = certgate_store::model::ClientCertAuthSettings), crate::openapi::WriteErrors))]

@@ -19,7 +19,8 @@ use time::OffsetDateTime;
 pub const BIN: &str = env!("CARGO_BIN_EXE_certgate");
 pub const TOKEN: &str = "cluster-test-token-0123456789";
 
-/// A CA and two client certificates (`CN=client1,O=Acme`, `CN=client2,O=Acme`) as files.
+/// A CA and three client certificates (`CN=client1,O=Acme`, `CN=client2,O=Acme`, and
+/// `CN=big,O=Acme` with an 11 KiB extension) as files.
 pub struct Pki {
     pub dir: PathBuf,
     pub ca_pem: String,
@@ -39,9 +40,19 @@ impl Pki {
         let ca_cert = ca.self_signed(&ca_key).unwrap();
         let ca_pem = ca_cert.pem();
         let issuer = Issuer::new(ca, &ca_key);
-        for cn in ["client1", "client2"] {
+        for cn in ["client1", "client2", "big"] {
             let key = KeyPair::generate().unwrap();
             let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            if cn == "big" {
+                // 11 KiB of zeros under a private OID: as URL-encoded PEM (XFCC) its
+                // forwarded header passes 16 KiB, as base64 DER (RFC 9440) it stays below.
+                let mut content = vec![0x04, 0x82, 0x2c, 0x00];
+                content.resize(content.len() + 0x2c00, 0);
+                p.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
+                    &[1, 3, 6, 1, 4, 1, 55555, 1],
+                    content,
+                )];
+            }
             p.distinguished_name = DistinguishedName::new();
             p.distinguished_name.push(DnType::CommonName, cn);
             p.distinguished_name.push(DnType::OrganizationName, "Acme");
