@@ -21,8 +21,10 @@ pub struct ExplainInput {
     pub path: String,
     /// The method (a valid HTTP token); `None`: GET.
     pub method: Option<String>,
-    /// The `Host` (explain has no handshake: it stands for the SNI too).
+    /// The `Host`.
     pub host: Option<String>,
+    /// The TLS SNI the client would send; `None`: none (no §16 Host check).
+    pub sni: Option<String>,
     /// The certificate chain as DER, leaf first; `None`: no certificate.
     pub chain_der: Option<Vec<Vec<u8>>>,
 }
@@ -45,6 +47,9 @@ pub(crate) struct ExplainBody {
     method: Option<String>,
     #[serde(default)]
     host: Option<String>,
+    /// The TLS SNI of the explained request (an addition to SPEC §13's fields).
+    #[serde(default)]
+    sni: Option<String>,
     #[serde(default)]
     certificate_pem: Option<String>,
 }
@@ -97,6 +102,7 @@ pub(crate) async fn explain(
         path: body.path,
         method: body.method,
         host: body.host,
+        sni: body.sni,
         chain_der,
     };
     Ok(Json(tools.explain(input)).into_response())

@@ -5,8 +5,10 @@
 //! real judge produced, so explain and a real request cannot disagree.
 //!
 //! Choices SPEC leaves open, written down here and in docs/ADMIN_API.md:
-//! - explain has no TLS handshake, so there is no SNI: `host` stands for both the `Host`
-//!   header and the SNI, and the §16 421 never occurs in an explanation;
+//! - explain has no TLS handshake: the SNI is the optional `sni` of the input (an
+//!   addition to SPEC's fields). Without it there is no SNI, so no §16 Host check (as for
+//!   a client that connects by IP); with it, a `host` naming another host gets the 421
+//!   `misdirected_request` a real request would get;
 //! - header mode: the certificate is taken as forwarded by a trusted proxy (explain has
 //!   no peer), so `untrusted_proxy` is never reported;
 //! - a proxied request is reported as status 200 (the upstream's own status is not
@@ -29,8 +31,10 @@ pub struct ExplainRequest {
     pub path: String,
     /// The method; `GET` when absent.
     pub method: Option<Method>,
-    /// The `Host` (and, explain having no handshake, the SNI).
+    /// The `Host` header.
     pub host: Option<String>,
+    /// The TLS SNI the client would send (`None`: none, as when connecting by IP).
+    pub sni: Option<String>,
     /// The certificate chain, leaf first; `None`: no certificate presented.
     pub chain: Option<Vec<CertificateDer<'static>>>,
 }
@@ -113,14 +117,15 @@ pub fn explain(snapshot: &Snapshot, req: &ExplainRequest) -> Explanation {
     let built = target.uri(req.path.as_str()).body(());
     let normalized = built.map_err(|e| e.to_string()).and_then(|mut r| {
         match crate::route::normalize_target(&mut r) {
-            Ok(()) => Ok(r.uri().path().to_owned()),
+            Ok(()) => Ok(r),
             Err(e) => Err(format!("the request target is refused: {e}")),
         }
     });
-    let path = match normalized {
-        Ok(p) => p,
+    let request = match normalized {
+        Ok(r) => r,
         Err(detail) => return refused_target(snapshot, detail),
     };
+    let path = request.uri().path().to_owned();
     let route = snapshot.routes.lookup(&path).cloned();
     let (required, patterns) = match route.as_deref() {
         Some(r) => (r.required, &r.patterns),
@@ -152,6 +157,33 @@ pub fn explain(snapshot: &Snapshot, req: &ExplainRequest) -> Explanation {
         id: r.api_id,
         name: r.name.clone(),
     });
+
+    // SPEC §16: a Host other than the SNI is refused before any certificate check.
+    if snapshot.sni_host_check
+        && req
+            .sni
+            .as_deref()
+            .is_some_and(|sni| !crate::server::host_is(&request, sni))
+    {
+        let mut steps = vec![route_step];
+        for check in CERT_STEPS {
+            steps.push(step(
+                check,
+                StepResult::Skip,
+                "not checked: the Host names another host than the SNI".into(),
+            ));
+        }
+        return Explanation {
+            status: StatusCode::MISDIRECTED_REQUEST.as_u16(),
+            reason: Some(DenialReason::MisdirectedRequest.as_str()),
+            outcome: "http",
+            api,
+            effective,
+            dn: None,
+            matched_pattern: None,
+            steps,
+        };
+    }
 
     // SPEC §3 step 3: the certificate, judged by the data plane's own judge.
     let source = match snapshot.mode {

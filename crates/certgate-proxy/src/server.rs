@@ -955,7 +955,7 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Result<Response<Pr
 
 /// Whether the request's host (`Host`, else the `:authority`), without its port and one
 /// trailing dot, is `sni` (lower case), ASCII case-insensitively. No host at all is not.
-fn host_is(req: &Request<Incoming>, sni: &str) -> bool {
+pub(crate) fn host_is<B>(req: &Request<B>, sni: &str) -> bool {
     let host = match req.headers().get(header::HOST) {
         Some(h) => h.to_str().ok(),
         None => req.uri().authority().map(|a| a.as_str()),

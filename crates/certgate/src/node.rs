@@ -684,6 +684,7 @@ impl certgate_admin::tools::Tools for NodeTools {
                 .method
                 .and_then(|m| http::Method::from_bytes(m.as_bytes()).ok()),
             host: input.host,
+            sni: input.sni,
             chain: input.chain_der.map(|c| {
                 c.into_iter()
                     .map(rustls_pki_types::CertificateDer::from)

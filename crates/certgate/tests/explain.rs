@@ -303,3 +303,147 @@ fn explain_agrees_with_real_requests_for_every_row() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["outcome"], "tls_handshake_failure");
 }
+
+/// The reasons the first test leaves out that a request can show: `revoked` (a configured
+/// CRL) and `misdirected_request` (SPEC §16's 421: a Host other than the SNI).
+#[test]
+fn explain_agrees_with_real_requests_for_revoked_and_misdirected() {
+    use rcgen::{
+        CertificateRevocationListParams, KeyIdMethod, RevocationReason, RevokedCertParams,
+        SerialNumber,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(&dir.path().join("pki"));
+    let echo = Echo::start();
+    let cfg = write_config(dir.path(), "sqlite://data/certgate.db", "");
+    let node = NodeProc::start(dir.path(), &cfg);
+    setup_mtls(&node, &pki, &echo.url);
+    let certs = dir.path().join("pki");
+
+    // A trusted CA of our own that revokes one of its two leaves.
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name = DistinguishedName::new();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Revoking CA");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.not_before = OffsetDateTime::now_utc() - Duration::days(30);
+    params.not_after = OffsetDateTime::now_utc() + Duration::days(30);
+    let ca_pem = params.self_signed(&key).unwrap().pem();
+    let ca = Issuer::new(params, key);
+    let (s, v) = node.call(
+        "POST",
+        "/api/v1/certificates",
+        Some(&json!({"name": "revoking-ca", "pem": ca_pem})),
+    );
+    assert_eq!(s, 201, "{v}");
+    let (s, v) = node.call(
+        "POST",
+        "/api/v1/gateway/trusted-certificates",
+        Some(&json!({"certificate_id": v["id"]})),
+    );
+    assert_eq!(s, 201, "{v}");
+    let serial = [0x42u8, 0x17];
+    let revoked = {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name = DistinguishedName::new();
+        p.distinguished_name.push(DnType::CommonName, "revoked");
+        p.distinguished_name.push(DnType::OrganizationName, "Acme");
+        p.serial_number = Some(SerialNumber::from_slice(&serial));
+        p.not_before = OffsetDateTime::now_utc() - Duration::days(1);
+        p.not_after = OffsetDateTime::now_utc() + Duration::days(10);
+        let cert = p.signed_by(&key, &ca).unwrap();
+        let (c, k) = (certs.join("revoked.pem"), certs.join("revoked.key"));
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    };
+    let kept = leaf(&certs, "kept", &ca, -1, 10);
+    let crl = CertificateRevocationListParams {
+        this_update: OffsetDateTime::now_utc() - Duration::hours(2),
+        next_update: OffsetDateTime::now_utc() + Duration::days(7),
+        crl_number: SerialNumber::from_slice(&[1]),
+        issuing_distribution_point: None,
+        revoked_certs: vec![RevokedCertParams {
+            serial_number: SerialNumber::from_slice(&serial),
+            revocation_time: OffsetDateTime::now_utc() - Duration::hours(1),
+            reason_code: Some(RevocationReason::KeyCompromise),
+            invalidity_date: None,
+        }],
+        key_identifier_method: KeyIdMethod::Sha256,
+    }
+    .signed_by(&ca)
+    .unwrap()
+    .pem()
+    .unwrap();
+    let (s, v) = node.call(
+        "PUT",
+        "/api/v1/gateway/client-cert-auth",
+        Some(&json!({"crls": [crl]})),
+    );
+    assert_eq!(s, 200, "{v}");
+
+    assert_eq!(node.probe("/svc/a", Some(revoked.clone())), 403);
+    let v = explain(&node, "/svc/a", Some(&revoked.0));
+    assert_eq!(
+        (v["status"].clone(), v["reason"].clone()),
+        (json!(403), json!("revoked")),
+        "{v}"
+    );
+    expect_steps(&v, ["pass", "pass", "pass", "pass", "fail", "skip"]);
+    assert_eq!(node.probe("/svc/a", Some(kept.clone())), 200);
+    let v = explain(&node, "/svc/a", Some(&kept.0));
+    assert_eq!(v["status"], 200, "{v}");
+    expect_steps(&v, ["pass"; 6]);
+
+    // 421: the SNI says localhost, the Host another name (curl --resolve sends the SNI).
+    let port = node.proxy.rsplit(':').next().unwrap().to_string();
+    let out = certgate_testkit::command("curl")
+        .args([
+            "-sk",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "10",
+        ])
+        .args(["--resolve", &format!("localhost:{port}:127.0.0.1")])
+        .args(["-H", "Host: other.example"])
+        .arg("--cert")
+        .arg(&kept.0)
+        .arg("--key")
+        .arg(&kept.1)
+        .arg(format!("https://localhost:{port}/svc/a"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "421");
+    let body = json!({
+        "path": "/svc/a",
+        "host": "other.example",
+        "sni": "localhost",
+        "certificate_pem": std::fs::read_to_string(&kept.0).unwrap(),
+    });
+    let (s, v) = node.call("POST", "/api/v1/tools/explain", Some(&body));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], 421, "{v}");
+    assert_eq!(v["reason"], "misdirected_request", "{v}");
+    expect_steps(&v, ["pass", "skip", "skip", "skip", "skip", "skip"]);
+    // The same Host as the SNI (any case, with a port) passes; no SNI: no check.
+    for (host, sni) in [
+        ("LOCALHOST:8443", Some("localhost")),
+        ("other.example", None),
+    ] {
+        let mut body = body.clone();
+        body["host"] = json!(host);
+        body["sni"] = json!(sni);
+        let (s, v) = node.call("POST", "/api/v1/tools/explain", Some(&body));
+        assert_eq!(
+            (s, v["status"].clone()),
+            (200, json!(200)),
+            "{host} {sni:?}: {v}"
+        );
+    }
+}

@@ -1,4 +1,4 @@
-//! `certgate explain [--cert FILE] [--method M] [--host H] PATH` (SPEC §13): asks the node
+//! `certgate explain [--cert FILE] [--method M] [--host H] [--sni NAME] PATH` (SPEC §13): asks the node
 //! why a request would be answered as it would, and prints one line per step. `--json`
 //! prints the API's answer. Exit 0 when the status is 2xx, 1 otherwise.
 
@@ -22,6 +22,9 @@ pub struct ExplainArgs {
     /// The request's Host.
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
+    /// The TLS SNI the client would send (with --host: the SPEC §16 Host check).
+    #[arg(long, value_name = "NAME")]
+    pub sni: Option<String>,
     /// The request path, e.g. /orders/1.
     pub path: String,
 }
@@ -38,6 +41,9 @@ pub async fn run(
     }
     if let Some(h) = args.host {
         body["host"] = json!(h);
+    }
+    if let Some(sni) = args.sni {
+        body["sni"] = json!(sni);
     }
     if let Some(path) = args.cert {
         body["certificate_pem"] = json!(read_certificate_file(&path)?);
