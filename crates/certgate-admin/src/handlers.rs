@@ -60,22 +60,31 @@ where
 }
 
 /// The SPEC §13 dry-run lists for `next`, the configuration a rehearsed write would leave:
-/// `would_lose_access` and `would_gain_access`. They come from the client inventory, which
-/// this node does not keep yet, so both lists are empty.
+/// `would_lose_access` and `would_gain_access`, the inventory's clients (of the whole
+/// cluster) judged by the data plane under the live configuration and under `next`.
+/// Without a data plane (an admin API alone) there is nobody to judge: both lists empty.
 async fn access_changes(
-    _st: &AdminState,
-    _next: &certgate_store::GatewayConfig,
+    st: &AdminState,
+    next: &certgate_store::GatewayConfig,
 ) -> Result<serde_json::Map<String, serde_json::Value>> {
-    let mut out = serde_json::Map::new();
-    out.insert(
-        "would_lose_access".into(),
-        serde_json::Value::Array(Vec::new()),
-    );
-    out.insert(
-        "would_gain_access".into(),
-        serde_json::Value::Array(Vec::new()),
-    );
-    Ok(out)
+    let changes = match &st.tools {
+        None => certgate_store::inventory::AccessChanges::default(),
+        Some(tools) => {
+            let clients = crate::clients::all(st).await;
+            tools.access_changes(next, &clients).map_err(|e| {
+                ApiError::invalid(
+                    "invalid_config",
+                    format!("The configuration this write leaves does not compile: {e}."),
+                )
+            })?
+        }
+    };
+    match serde_json::to_value(changes) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        other => Err(ApiError::internal(format!(
+            "the dry-run answer does not encode as an object: {other:?}"
+        ))),
+    }
 }
 
 // ---------------------------------------------------------------- certificates

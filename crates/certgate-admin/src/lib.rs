@@ -36,6 +36,9 @@
 //!   ([`session`]) authenticate `/api/v1` like the bearer token, writes needing the
 //!   session's `X-CSRF-Token`. `GET /api/v1/activity/denials` ([`activity`]) feeds its
 //!   Activity chart.
+//! - `GET /api/v1/clients` (`clients`) answers the client inventory of SPEC §13 from the
+//!   node's data plane (the [`tools::Tools`] it was given), joined in cluster mode with
+//!   the parts the other nodes wrote to the store; dry runs judge those clients.
 //! - `/metrics` renders the gauges of this crate (see [`health`]) followed by whatever
 //!   the Prometheus handle holds (the data plane's counters).
 
@@ -57,6 +60,7 @@ use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub mod activity;
+mod clients;
 pub mod cluster;
 mod console;
 pub mod error;
@@ -329,6 +333,7 @@ fn api_routes() -> OpenApiRouter<AdminState> {
         .routes(routes!(h::recover_truststore))
         .routes(routes!(h::dn_match))
         .routes(routes!(tools::explain))
+        .routes(routes!(clients::list_clients))
         .routes(routes!(cluster::list_nodes))
         .routes(routes!(activity::denials))
         .routes(routes!(h::audit))

@@ -1,4 +1,5 @@
-//! SPEC §13 tools the data plane answers: `POST /api/v1/tools/explain`. The admin crate
+//! SPEC §13 tools the data plane answers: `POST /api/v1/tools/explain`, the client
+//! inventory and the dry run's lists. The admin crate
 //! does not know the proxy; the node injects a [`Tools`] implementation (like the
 //! [`crate::ReloadHook`]) that runs the data plane's own evaluation on its live snapshot.
 
@@ -8,6 +9,8 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use certgate_pki::CertificateInfo;
+use certgate_store::inventory::{AccessChanges, SeenClient};
+use certgate_store::GatewayConfig;
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -33,6 +36,18 @@ pub struct ExplainInput {
 pub trait Tools: Send + Sync {
     /// The SPEC §13 explain answer for `input`, judged on the live snapshot.
     fn explain(&self, input: ExplainInput) -> serde_json::Value;
+
+    /// The client certificates this node has seen (SPEC §13), newest first.
+    fn clients(&self) -> Vec<SeenClient>;
+
+    /// The SPEC §13 dry-run lists: `clients` judged under the live configuration and
+    /// under `next` compiled exactly as a reload would compile it. `Err` with the reason
+    /// when `next` does not compile (the real write would not become live).
+    fn access_changes(
+        &self,
+        next: &GatewayConfig,
+        clients: &[SeenClient],
+    ) -> Result<AccessChanges, String>;
 }
 
 /// The shared handle the admin state keeps.

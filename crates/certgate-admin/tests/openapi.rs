@@ -56,6 +56,7 @@ const SPEC_ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/v1/cluster/nodes"),
     // §13
     ("post", "/api/v1/tools/explain"),
+    ("get", "/api/v1/clients"),
     // §14
     ("get", "/api/v1/audit"),
 ];

@@ -18,6 +18,7 @@
 //!   bounded verdict caches;
 //! - [`clock`]: the clock of the freshness rules (injectable for tests);
 //! - [`evaluate`]: the pure decision of SPEC §3;
+//! - [`inventory`]: the clients this node has seen (SPEC §13) and the dry run's judgement;
 //! - [`explain`]: SPEC §13 explain, the decision of [`evaluate`] with its steps;
 //! - [`header_mode`]: the certificate header (SPEC §6);
 //! - [`response`]: the JSON error bodies;
@@ -32,6 +33,7 @@ pub mod evaluate;
 pub mod explain;
 pub mod header_mode;
 pub mod identity;
+pub mod inventory;
 pub mod path;
 pub mod response;
 pub mod route;

@@ -70,6 +70,21 @@ impl Runtime {
         }
     }
 
+    /// The snapshot `config` would make, built exactly as [`Runtime::apply`] builds it
+    /// (with the node's trust store as the last apply found it) but not swapped in: nothing of the
+    /// running configuration changes. A dry run (SPEC §13) judges clients with it.
+    pub fn rehearse(&self, config: &GatewayConfig) -> Result<Snapshot, SnapshotError> {
+        let mut build = self.build.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let available = build.trust_store_ok();
+        let (snapshot, _trust_error) = build.build(config, available)?;
+        Ok(snapshot)
+    }
+
+    /// The clients this node has seen (SPEC §13).
+    pub fn inventory(&self) -> Arc<crate::inventory::Inventory> {
+        self.snapshot().inventory.clone()
+    }
+
     /// The current snapshot.
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.live.load_full()

@@ -937,6 +937,15 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Result<Response<Pr
         Some(r) => r.counters.record(status),
         None => telemetry::unrouted_counters().record(status),
     }
+    if let Some(id) = identity.as_deref() {
+        snapshot.inventory.record(
+            id,
+            crate::inventory::Seen {
+                api: route.as_deref().map(|r| (r.name.as_str(), path.as_str())),
+                denied: denial,
+            },
+        );
+    }
     let info = identity.as_ref().and_then(|id| id.info.as_ref());
     tracing::info!(
         target: "certgate::access",

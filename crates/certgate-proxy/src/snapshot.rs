@@ -25,6 +25,7 @@ use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
 use crate::clock::Clock;
 use crate::header_mode::HeaderCache;
 use crate::identity::{CacheLimits, CacheUsage, CertSource, VerdictCache};
+use crate::inventory::Inventory;
 use crate::route::{Route, RouteTable, Upstream};
 use crate::telemetry::RequestCounters;
 
@@ -170,6 +171,8 @@ pub struct Snapshot {
     /// Bumped when the TLS server configuration must be rebuilt (mode, CA names).
     pub tls_generation: u64,
     pub(crate) header_cache: Arc<HeaderCache>,
+    /// The clients this node has seen (SPEC §13), shared by every snapshot of a runtime.
+    pub inventory: Arc<Inventory>,
 }
 
 impl Snapshot {
@@ -236,7 +239,7 @@ pub enum SnapshotError {
 
 /// What one snapshot build remembers for the next: generations and the inputs they
 /// were computed from, so unchanged parts keep their generation (and caches).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct BuildState {
     clock: Arc<dyn Clock>,
     trust_key: Option<TrustKey>,
@@ -247,9 +250,10 @@ pub(crate) struct BuildState {
     tls_generation: u64,
     patterns: HashMap<Vec<String>, Arc<CompiledPatterns>>,
     header_cache: Arc<HeaderCache>,
+    inventory: Arc<Inventory>,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct TrustKey {
     available: bool,
     anchors: Vec<String>,
@@ -306,7 +310,13 @@ impl BuildState {
             tls_generation: 0,
             patterns: HashMap::new(),
             header_cache: Arc::new(HeaderCache::default()),
+            inventory: Arc::new(Inventory::new()),
         }
+    }
+
+    /// Whether the last build was told the node's trust store is usable (true before any).
+    pub(crate) fn trust_store_ok(&self) -> bool {
+        self.trust_key.as_ref().is_none_or(|k| k.available)
     }
 
     /// The snapshot of a fresh runtime: mode `none`, no APIs.
@@ -334,6 +344,7 @@ impl BuildState {
             mode_generation: self.mode_generation,
             tls_generation: self.tls_generation,
             header_cache: self.header_cache.clone(),
+            inventory: self.inventory.clone(),
         }
     }
 
@@ -494,6 +505,7 @@ impl BuildState {
             mode_generation,
             tls_generation,
             header_cache: self.header_cache.clone(),
+            inventory: self.inventory.clone(),
         };
         Ok((snapshot, trust_error))
     }

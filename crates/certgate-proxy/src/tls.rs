@@ -183,6 +183,13 @@ impl ClientCertVerifier for ClientVerifier {
             IdentityVerdict::Trusted => Ok(ClientCertVerified::assertion()),
             IdentityVerdict::Denied(reason) => {
                 telemetry::record_denial(reason, "");
+                snapshot.inventory.record(
+                    &identity,
+                    crate::inventory::Seen {
+                        api: None,
+                        denied: Some(reason),
+                    },
+                );
                 tracing::info!(
                     reason = reason.as_str(),
                     subject = info.map(|i| i.subject.to_string()).unwrap_or_default(),

@@ -53,6 +53,7 @@
 pub mod audit;
 mod db;
 pub mod error;
+pub mod inventory;
 pub mod last_config;
 mod migrate;
 pub mod model;

@@ -81,6 +81,11 @@ fn migrator(dialect: Dialect) -> Migrator {
                 "audit",
                 include_str!("../migrations/sqlite/0003_audit.sql"),
             ),
+            migration(
+                4,
+                "inventory",
+                include_str!("../migrations/sqlite/0004_inventory.sql"),
+            ),
         ],
         Dialect::Postgres => vec![
             migration(
@@ -97,6 +102,11 @@ fn migrator(dialect: Dialect) -> Migrator {
                 3,
                 "audit",
                 include_str!("../migrations/postgres/0003_audit.sql"),
+            ),
+            migration(
+                4,
+                "inventory",
+                include_str!("../migrations/postgres/0004_inventory.sql"),
             ),
         ],
     };
@@ -655,7 +665,7 @@ impl Store {
         Ok(())
     }
 
-    fn pool(&self) -> &Pool {
+    pub(crate) fn pool(&self) -> &Pool {
         &self.inner.pool
     }
 
@@ -731,7 +741,7 @@ impl Store {
         Ok(())
     }
 
-    fn note_error(&self, e: &StoreError) {
+    pub(crate) fn note_error(&self, e: &StoreError) {
         if matches!(e, StoreError::Unavailable(_)) {
             self.inner
                 .reachable
@@ -739,7 +749,7 @@ impl Store {
         }
     }
 
-    fn check_migrated(&self) -> Result<()> {
+    pub(crate) fn check_migrated(&self) -> Result<()> {
         if self.inner.migrated.load(Ordering::Acquire) {
             Ok(())
         } else {

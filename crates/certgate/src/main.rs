@@ -76,6 +76,8 @@ enum Command {
     Explain(Flat<admin_cli::explain::ExplainArgs>),
     /// The audit log of admin writes, newest first (admin API).
     Audit(Flat<admin_cli::AuditArgs>),
+    /// The client certificates the node has seen, newest first (admin API).
+    Clients(Flat<admin_cli::clients::ClientsArgs>),
     /// Store maintenance: copy a configuration between stores.
     #[command(subcommand)]
     Store(cmd::store::StoreCmd),
@@ -97,6 +99,7 @@ fn main() -> ExitCode {
         Command::Cluster(g) => admin(&g.opts, AdminCommand::Cluster(g.cmd)),
         Command::Explain(g) => admin(&g.opts, AdminCommand::Explain(g.args)),
         Command::Audit(f) => admin(&f.opts, AdminCommand::Audit(f.args)),
+        Command::Clients(f) => admin(&f.opts, AdminCommand::Clients(f.args)),
         Command::Store(c) => local_run(&cli.client, || cmd::store::run(c)),
     }
 }

@@ -309,6 +309,8 @@ async fn heartbeat(
     let mut starting = true;
     let mut tick = tokio::time::interval(HEARTBEAT);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let cluster = store.backend_name() == "postgres";
+    let mut inventory_written: Option<(u64, std::time::Instant)> = None;
     loop {
         tick.tick().await;
         let rec = node_record(&identity, addrs.0, addrs.1, &runtime, &truststore);
@@ -316,6 +318,40 @@ async fn heartbeat(
             Ok(()) => starting = false,
             Err(e) => tracing::debug!(error = %e, "cannot renew the node record"),
         }
+        if cluster {
+            write_inventory(&store, &identity.id, &runtime, &mut inventory_written).await;
+        }
+    }
+}
+
+/// How often a node in cluster mode writes its part of the client inventory when it
+/// changed (SPEC §13: at least every 10 s).
+pub const INVENTORY_WRITE: Duration = Duration::from_secs(4);
+
+/// Writes this node's clients to the store when they changed and [`INVENTORY_WRITE`]
+/// passed since the last write.
+async fn write_inventory(
+    store: &Store,
+    node_id: &str,
+    runtime: &Runtime,
+    last: &mut Option<(u64, std::time::Instant)>,
+) {
+    let inventory = runtime.inventory();
+    let changes = inventory.changes();
+    if let Some((seen, at)) = *last {
+        if seen == changes || at.elapsed() < INVENTORY_WRITE {
+            return;
+        }
+    }
+    if changes == 0 {
+        return;
+    }
+    match store
+        .write_inventory_part(node_id, &inventory.clients())
+        .await
+    {
+        Ok(()) => *last = Some((changes, std::time::Instant::now())),
+        Err(e) => tracing::debug!(error = %e, "cannot write this node's client inventory"),
     }
 }
 
@@ -693,5 +729,22 @@ impl certgate_admin::tools::Tools for NodeTools {
         };
         let answer = explain(&self.runtime.snapshot(), &req);
         serde_json::to_value(answer).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn clients(&self) -> Vec<certgate_store::inventory::SeenClient> {
+        self.runtime.inventory().clients()
+    }
+
+    fn access_changes(
+        &self,
+        next: &certgate_store::GatewayConfig,
+        clients: &[certgate_store::inventory::SeenClient],
+    ) -> Result<certgate_store::inventory::AccessChanges, String> {
+        let candidate = self.runtime.rehearse(next).map_err(|e| e.to_string())?;
+        Ok(certgate_proxy::inventory::access_changes(
+            &self.runtime.snapshot(),
+            &candidate,
+            clients,
+        ))
     }
 }

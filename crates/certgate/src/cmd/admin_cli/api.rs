@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use serde_json::{json, Map, Value};
 
 use super::client::{AdminClient, CliError};
+use super::clients::print_dry_run_answer;
 use super::render::{array, block, dn_list, plural, scalar, strings, table, text};
 use super::ApiCmd;
 
@@ -94,6 +95,7 @@ pub async fn run(client: &AdminClient, json: bool, cmd: ApiCmd) -> Result<ExitCo
             no_dn_restriction,
             inherit_required,
             inherit_dns,
+            dry_run,
         } => {
             let change = OverrideChange {
                 required,
@@ -112,6 +114,16 @@ pub async fn run(client: &AdminClient, json: bool, cmd: ApiCmd) -> Result<ExitCo
             let path = format!("/apis/{id}/client-cert-auth");
             let now = client.get(&path).await?.json()?;
             let body = change.apply(now.get("override"));
+            if dry_run {
+                let dry = format!("{path}?dry_run=true");
+                let answer = if body.is_empty() {
+                    client.delete(&dry).await?
+                } else {
+                    client.put(&dry, &Value::Object(body)).await?
+                };
+                print_dry_run_answer(&answer, json)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let answer = if body.is_empty() {
                 client.delete(&path).await?
             } else {
@@ -125,7 +137,13 @@ pub async fn run(client: &AdminClient, json: bool, cmd: ApiCmd) -> Result<ExitCo
                 print!("{}", auth_view(&after));
             }
         }
-        ApiCmd::Inherit { id } => {
+        ApiCmd::Inherit { id, dry_run: true } => {
+            let answer = client
+                .delete(&format!("/apis/{id}/client-cert-auth?dry_run=true"))
+                .await?;
+            print_dry_run_answer(&answer, json)?;
+        }
+        ApiCmd::Inherit { id, .. } => {
             let path = format!("/apis/{id}/client-cert-auth");
             let answer = client.delete(&path).await?;
             if json {

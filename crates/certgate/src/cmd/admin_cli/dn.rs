@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use serde_json::{json, Value};
 
 use super::client::{AdminClient, CliError};
+use super::clients::print_dry_run_answer;
 use super::pem::read_certificate_file;
 use super::render::{plural, strings, text};
 use super::DnCmd;
@@ -33,7 +34,7 @@ pub async fn run(client: &AdminClient, json: bool, cmd: DnCmd) -> Result<ExitCod
             }
             Ok(ExitCode::SUCCESS)
         }
-        DnCmd::Add { patterns } => {
+        DnCmd::Add { patterns, dry_run } => {
             let (settings, current) = current(client).await?;
             let (next, skipped) = add(&current, &patterns);
             for p in &skipped {
@@ -41,20 +42,20 @@ pub async fn run(client: &AdminClient, json: bool, cmd: DnCmd) -> Result<ExitCod
                     println!("Already in the list: {p}");
                 }
             }
-            write(client, json, settings, &current, next).await
+            write(client, json, dry_run, settings, &current, next).await
         }
-        DnCmd::Remove { patterns } => {
+        DnCmd::Remove { patterns, dry_run } => {
             let (settings, current) = current(client).await?;
             let next = remove(&current, &patterns)?;
-            write(client, json, settings, &current, next).await
+            write(client, json, dry_run, settings, &current, next).await
         }
-        DnCmd::Set { patterns } => {
+        DnCmd::Set { patterns, dry_run } => {
             let (settings, current) = current(client).await?;
-            write(client, json, settings, &current, patterns).await
+            write(client, json, dry_run, settings, &current, patterns).await
         }
-        DnCmd::Clear => {
+        DnCmd::Clear { dry_run } => {
             let (settings, current) = current(client).await?;
-            write(client, json, settings, &current, Vec::new()).await
+            write(client, json, dry_run, settings, &current, Vec::new()).await
         }
         DnCmd::Test { dn, cert, patterns } => {
             let mut body = json!({ "patterns": patterns });
@@ -97,14 +98,26 @@ async fn current(client: &AdminClient) -> Result<(Value, Vec<String>), CliError>
     Ok((settings, list))
 }
 
-/// PUTs `next` unless it equals `current`, then prints the outcome.
+/// PUTs `next` unless it equals `current`, then prints the outcome. A dry run always
+/// asks the admin API (which answers who would lose or gain access) and changes nothing.
 async fn write(
     client: &AdminClient,
     json: bool,
+    dry_run: bool,
     settings: Value,
     current: &[String],
     next: Vec<String>,
 ) -> Result<ExitCode, CliError> {
+    if dry_run {
+        let answer = client
+            .put(
+                "/gateway/client-cert-auth?dry_run=true",
+                &json!({ "trusted_dns": next }),
+            )
+            .await?;
+        print_dry_run_answer(&answer, json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     if next.as_slice() == current {
         if json {
             println!("{settings}");

@@ -20,6 +20,7 @@ mod api;
 mod audit;
 mod cert;
 mod client;
+pub mod clients;
 mod cluster;
 mod dn;
 pub mod explain;
@@ -173,6 +174,9 @@ pub enum TrustCmd {
     Remove {
         /// Component id.
         cert_id: i64,
+        /// Change nothing: show who would lose and who would gain access (SPEC §13).
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -186,21 +190,34 @@ pub enum DnCmd {
         /// DN patterns (SPEC §4), e.g. 'CN=*,O=Acme' or '**,O=Acme,**'.
         #[arg(required = true)]
         patterns: Vec<String>,
+        /// Change nothing: show who would lose and who would gain access (SPEC §13).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Remove patterns (each must be in the list, written exactly as listed).
     Remove {
         /// DN patterns, as `dn list` prints them.
         #[arg(required = true)]
         patterns: Vec<String>,
+        /// Change nothing: show who would lose and who would gain access (SPEC §13).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Replace the whole list.
     Set {
         /// DN patterns, in order.
         #[arg(required = true)]
         patterns: Vec<String>,
+        /// Change nothing: show who would lose and who would gain access (SPEC §13).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Empty the list (no DN restriction).
-    Clear,
+    Clear {
+        /// Change nothing: show who would lose and who would gain access (SPEC §13).
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Test a DN or a certificate against patterns on the admin API (changes nothing).
     #[command(group(clap::ArgGroup::new("input").required(true).args(["dn", "cert"])))]
     Test {
@@ -263,11 +280,17 @@ pub enum ApiCmd {
         /// Drop the `trusted_dns` override: inherit the gateway's list.
         #[arg(long)]
         inherit_dns: bool,
+        /// Change nothing: show who would lose and who would gain access (SPEC §13).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Drop the whole override: inherit every setting from the gateway.
     Inherit {
         /// API id.
         id: i64,
+        /// Change nothing: show who would lose and who would gain access (SPEC §13).
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -416,6 +439,8 @@ pub enum AdminCommand {
     Explain(explain::ExplainArgs),
     /// `certgate audit`
     Audit(AuditArgs),
+    /// `certgate clients`
+    Clients(clients::ClientsArgs),
 }
 
 /// Runs one admin subcommand against the admin API and returns the process exit status.
@@ -448,6 +473,7 @@ fn run_inner(opts: &Resolved, cmd: AdminCommand) -> Result<ExitCode, CliError> {
             AdminCommand::Cluster(c) => cluster::run(&client, json, c).await,
             AdminCommand::Explain(a) => explain::run(&client, json, a).await,
             AdminCommand::Audit(a) => audit::run(&client, json, a).await,
+            AdminCommand::Clients(a) => clients::run(&client, json, a).await,
         }
     })
 }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use serde_json::{json, Map, Value};
 
 use super::client::{AdminClient, CliError};
+use super::clients::print_dry_run_answer;
 use super::render::{array, block, expiry_flag, table, text};
 use super::TrustCmd;
 
@@ -58,7 +59,16 @@ pub async fn run(client: &AdminClient, json: bool, cmd: TrustCmd) -> Result<Exit
                 print!("{}", row_block(&row));
             }
         }
-        TrustCmd::Remove { cert_id } => {
+        TrustCmd::Remove {
+            cert_id,
+            dry_run: true,
+        } => {
+            let answer = client
+                .delete(&format!("{TRUST_PATH}/{cert_id}?dry_run=true"))
+                .await?;
+            print_dry_run_answer(&answer, json)?;
+        }
+        TrustCmd::Remove { cert_id, .. } => {
             let answer = client.delete(&format!("{TRUST_PATH}/{cert_id}")).await?;
             if json {
                 answer.print_raw();
