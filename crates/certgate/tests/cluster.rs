@@ -534,3 +534,66 @@ fn a_sqlite_node_lists_itself_as_the_only_node() {
         "{v}"
     );
 }
+
+#[test]
+fn the_client_inventory_is_the_union_over_the_nodes() {
+    let root = tempfile::tempdir().unwrap();
+    let url = pg::database();
+    let pki = Pki::new(&root.path().join("pki"));
+    let echo = Echo::start();
+    let a = pg_node(root.path(), "a", &url);
+    let b = pg_node(root.path(), "b", &url);
+    setup_mtls(&a, &pki, &echo.url);
+    for n in [&a, &b] {
+        assert!(
+            within(Duration::from_secs(5), || n.probe("/svc/x", Some(pki.cert("client1")))
+                == 200)
+            .is_some(),
+            "{} never served client1",
+            n.proxy
+        );
+    }
+    // client1 asked a once (above) and b once (above) plus once more; client2 only b.
+    assert_eq!(b.probe("/svc/y", Some(pki.cert("client1"))), 200);
+    assert_eq!(b.probe("/svc/y", Some(pki.cert("client2"))), 200);
+
+    // SPEC §13: each node writes its part at least every 10 s; a answers the union.
+    let union = |n: &NodeProc| -> Option<Vec<Value>> {
+        let (s, v) = n.call("GET", "/api/v1/clients", None);
+        assert_eq!(s, 200, "{v}");
+        let list = v.as_array().unwrap().clone();
+        let one = list.iter().find(|c| c["subject"] == "O=Acme,CN=client1")?;
+        let two = list.iter().find(|c| c["subject"] == "O=Acme,CN=client2")?;
+        (one["requests"].as_u64()? >= 3 && two["requests"] == 1).then_some(list)
+    };
+    let mut seen = None;
+    let took = within(Duration::from_secs(12), || {
+        seen = union(&a);
+        seen.is_some()
+    })
+    .expect("a never answered b's clients");
+    let list = seen.unwrap();
+    assert_eq!(list.len(), 2, "{list:#?}");
+    let one = list
+        .iter()
+        .find(|c| c["subject"] == "O=Acme,CN=client1")
+        .unwrap();
+    // Retries of the polling above may add requests on a, never on b: at least 1 + 2.
+    assert!(one["requests"].as_u64().unwrap() >= 3, "{one}");
+    assert_eq!(one["apis"], json!(["svc"]));
+    assert!(took < Duration::from_secs(11), "{took:?}");
+    // A dry run on a judges b's client too.
+    let (s, v) = a.call(
+        "PUT",
+        "/api/v1/gateway/client-cert-auth?dry_run=true",
+        Some(&json!({"trusted_dns": ["CN=client1,O=Acme"]})),
+    );
+    assert_eq!(s, 200, "{v}");
+    let lost: Vec<&str> = v["would_lose_access"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(lost, ["O=Acme,CN=client2"], "{v}");
+}
