@@ -546,7 +546,8 @@ fn the_client_inventory_is_the_union_over_the_nodes() {
     setup_mtls(&a, &pki, &echo.url);
     for n in [&a, &b] {
         assert!(
-            within(Duration::from_secs(5), || n.probe("/svc/x", Some(pki.cert("client1")))
+            within(Duration::from_secs(5), || n
+                .probe("/svc/x", Some(pki.cert("client1")))
                 == 200)
             .is_some(),
             "{} never served client1",
