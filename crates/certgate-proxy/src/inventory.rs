@@ -7,6 +7,12 @@
 //! and is then trimmed in one pass, so the cost of eviction is paid once per [`SLACK`] new
 //! clients, not per handshake. [`access_changes`] judges the clients' last requests under
 //! two snapshots with the data plane's own [`evaluate`].
+//!
+//! Memory is bounded whatever the clients send: a chain is kept (for the dry run) only up
+//! to [`MAX_CHAIN_BYTES`] per client and [`CHAIN_BUDGET`] for the whole inventory; a
+//! client beyond either is listed without its chain and left out of dry-run judgements.
+//! Subjects and issuers are kept to [`MAX_NAME_CHARS`] characters and last paths to
+//! [`MAX_PATH_BYTES`] bytes (a route is chosen by a base-path prefix, far shorter).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -30,6 +36,37 @@ pub use certgate_store::inventory::CAPACITY;
 pub const SLACK: usize = 1_000;
 
 const SHARDS: usize = 16;
+
+/// The largest chain (DER bytes, all certificates) kept for one client.
+pub const MAX_CHAIN_BYTES: usize = 16 * 1024;
+/// The most chain bytes the whole inventory keeps (10,000 typical chains of 1.6 KiB).
+pub const CHAIN_BUDGET: usize = 16 * 1024 * 1024;
+/// Subjects and issuers are cut to this many characters (with `…`).
+pub const MAX_NAME_CHARS: usize = 1024;
+/// A last path is cut to this many bytes (at a character boundary).
+pub const MAX_PATH_BYTES: usize = 512;
+
+fn chain_bytes(chain: &[CertificateDer<'_>]) -> usize {
+    chain.iter().map(|c| c.len()).sum()
+}
+
+fn cut_name(s: String) -> String {
+    match s.char_indices().nth(MAX_NAME_CHARS) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s,
+    }
+}
+
+fn cut_path(p: &str) -> &str {
+    if p.len() <= MAX_PATH_BYTES {
+        return p;
+    }
+    let mut end = MAX_PATH_BYTES;
+    while !p.is_char_boundary(end) {
+        end -= 1;
+    }
+    &p[..end]
+}
 
 /// Every denial reason, in the order of the per-client counters.
 const REASONS: [DenialReason; 11] = [
@@ -65,6 +102,8 @@ pub struct Seen<'a> {
 pub struct Inventory {
     shards: Vec<Mutex<Shard>>,
     len: AtomicUsize,
+    /// The chain bytes kept, at most [`CHAIN_BUDGET`].
+    chain_bytes: AtomicUsize,
     trimming: Mutex<()>,
 }
 
@@ -99,6 +138,7 @@ impl Default for Inventory {
         Inventory {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             len: AtomicUsize::new(0),
+            chain_bytes: AtomicUsize::new(0),
             trimming: Mutex::new(()),
         }
     }
@@ -149,16 +189,16 @@ impl Inventory {
         let tick = shard.tick;
         let added = match shard.clients.get_mut(fp) {
             Some(e) => {
-                e.touch(id, seen, now, tick);
+                e.touch(id, seen, now, tick, &self.chain_bytes);
                 false
             }
             None => {
                 let mut e = Entry {
-                    chain: id.chain.clone(),
-                    chain_hash: id.chain_hash,
+                    chain: Vec::new(),
+                    chain_hash: [0; 32],
                     source: id.source,
-                    subject: info.subject.to_string(),
-                    issuer: info.issuer.to_string(),
+                    subject: cut_name(info.subject.to_string()),
+                    issuer: cut_name(info.issuer.to_string()),
                     not_after: info.not_after.unix_timestamp(),
                     first_seen: now,
                     last_seen: now,
@@ -167,7 +207,7 @@ impl Inventory {
                     denied: [0; REASONS.len()],
                     apis: Vec::new(),
                 };
-                e.touch(id, seen, now, tick);
+                e.touch(id, seen, now, tick, &self.chain_bytes);
                 shard.clients.insert(Arc::from(fp), e);
                 true
             }
@@ -197,14 +237,21 @@ impl Inventory {
         let cut = keys.len() - CAPACITY;
         let (_, threshold, _) = keys.select_nth_unstable(cut);
         let threshold = *threshold;
-        let mut removed = 0;
+        let (mut removed, mut freed) = (0, 0);
         for s in &self.shards {
             let mut s = lock(s);
             let before = s.clients.len();
-            s.clients.retain(|_, e| (e.last_seen, e.tick) >= threshold);
+            s.clients.retain(|_, e| {
+                let keep = (e.last_seen, e.tick) >= threshold;
+                if !keep {
+                    freed += chain_bytes(&e.chain);
+                }
+                keep
+            });
             removed += before - s.clients.len();
         }
         self.len.fetch_sub(removed, Ordering::Relaxed);
+        self.chain_bytes.fetch_sub(freed, Ordering::Relaxed);
     }
 
     /// How many clients it holds now (up to [`CAPACITY`] + [`SLACK`]).
@@ -238,7 +285,14 @@ impl Inventory {
 }
 
 impl Entry {
-    fn touch(&mut self, id: &ClientIdentity, seen: Seen<'_>, now: i64, tick: u64) {
+    fn touch(
+        &mut self,
+        id: &ClientIdentity,
+        seen: Seen<'_>,
+        now: i64,
+        tick: u64,
+        budget: &AtomicUsize,
+    ) {
         self.last_seen = self.last_seen.max(now);
         self.tick = tick;
         self.requests += 1;
@@ -246,12 +300,27 @@ impl Entry {
             self.denied[reason_index(r)] += 1;
         }
         if self.chain_hash != id.chain_hash && !id.chain.is_empty() {
-            // The same leaf with other intermediates: a dry run judges the latest.
-            self.chain = id.chain.clone();
+            // A new client, or the same leaf with other intermediates: a dry run judges
+            // the latest, when it fits the bounds (else the client keeps no chain).
             self.chain_hash = id.chain_hash;
             self.source = id.source;
+            let (old, new) = (chain_bytes(&self.chain), chain_bytes(&id.chain));
+            let fits = new <= MAX_CHAIN_BYTES
+                && budget
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                        let after = used - old.min(used) + new;
+                        (after <= CHAIN_BUDGET).then_some(after)
+                    })
+                    .is_ok();
+            if fits {
+                self.chain = id.chain.clone();
+            } else if !self.chain.is_empty() {
+                budget.fetch_sub(old, Ordering::Relaxed);
+                self.chain = Vec::new();
+            }
         }
         if let Some((api, path)) = seen.api {
+            let path = cut_path(path);
             match self.apis.iter_mut().find(|(name, _)| name == api) {
                 Some((_, last)) => {
                     if last != path {
@@ -454,6 +523,90 @@ mod tests {
         assert_eq!(inv.changes(), 4);
     }
 
+    /// A self-signed leaf with a long CN and `pad` bytes in a private extension.
+    fn padded(cn: &str, pad: usize) -> ClientIdentity {
+        let key = KeyPair::generate().unwrap();
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name = DistinguishedName::new();
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.custom_extensions = vec![rcgen::CustomExtension::from_oid_content(
+            &[1, 3, 6, 1, 4, 1, 55555, 2],
+            vec![0; pad],
+        )];
+        let der = p.self_signed(&key).unwrap().der().clone();
+        let trust = TrustState::empty(Arc::new(SystemClock));
+        ClientIdentity::judge(vec![der], CertSource::Mtls, &trust)
+    }
+
+    #[test]
+    fn hostile_sizes_are_bounded_big_chains_kept_out() {
+        let inv = Inventory::new();
+        let seen = |path: &'static str| Seen {
+            api: Some(("svc", path)),
+            denied: None,
+        };
+        // A chain over MAX_CHAIN_BYTES is listed, without its chain.
+        let big = padded("big", MAX_CHAIN_BYTES + 1);
+        inv.record_at(&big, seen("/svc"), 1_000);
+        // A long subject is cut; a long path too (at a character boundary).
+        let long = padded(&"é".repeat(60), 10);
+        let path: &'static str = Box::leak(format!("/svc/{}", "ü".repeat(400)).into_boxed_str());
+        inv.record_at(&long, seen(path), 2_000);
+        let all = inv.clients();
+        let big_seen = all.iter().find(|c| c.view.subject == "CN=big").unwrap();
+        assert!(big_seen.chain.is_empty());
+        assert_eq!(
+            inv.chain_bytes.load(Ordering::Relaxed),
+            chain_bytes(&long.chain)
+        );
+        let long_seen = all.iter().find(|c| c.view.subject != "CN=big").unwrap();
+        assert!(long_seen.view.subject.chars().count() <= MAX_NAME_CHARS + 1);
+        let kept = &long_seen.last_paths["svc"];
+        assert!(
+            kept.len() <= MAX_PATH_BYTES && kept.len() > MAX_PATH_BYTES - 2,
+            "{}",
+            kept.len()
+        );
+        assert!(path.starts_with(kept.as_str()));
+        assert_eq!(
+            cut_name("x".repeat(MAX_NAME_CHARS + 5)).chars().count(),
+            MAX_NAME_CHARS + 1
+        );
+    }
+
+    #[test]
+    fn the_chain_budget_is_never_exceeded() {
+        let inv = Inventory::new();
+        let one = padded("c", 8 * 1024);
+        let per = chain_bytes(&one.chain);
+        let fit = CHAIN_BUDGET / per;
+        let ids: Vec<ClientIdentity> = (0..fit + 3)
+            .map(|i| padded(&format!("c{i}"), 8 * 1024))
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            inv.record_at(
+                id,
+                Seen {
+                    api: None,
+                    denied: None,
+                },
+                i as i64,
+            );
+        }
+        let used = inv.chain_bytes.load(Ordering::Relaxed);
+        assert!(used <= CHAIN_BUDGET && used + per > CHAIN_BUDGET, "{used}");
+        let all = inv.clients();
+        let kept_bytes: usize = all
+            .iter()
+            .flat_map(|c| c.chain.iter())
+            .map(|b| STANDARD.decode(b).unwrap().len())
+            .sum();
+        assert_eq!(kept_bytes, used, "the counter is the bytes kept");
+        let kept = all.iter().filter(|c| !c.chain.is_empty()).count();
+        assert_eq!(all.len(), ids.len(), "every client is listed");
+        assert!(kept < ids.len(), "the last ones are listed without a chain");
+    }
+
     #[test]
     fn keeps_the_most_recent_ten_thousand() {
         let n = CAPACITY + SLACK + 1;
@@ -474,6 +627,14 @@ mod tests {
         assert_eq!(
             all[CAPACITY - 1].view.subject,
             format!("CN=c{}", n - CAPACITY)
+        );
+        // The trim freed the chain bytes of the clients it dropped.
+        assert_eq!(
+            inv.chain_bytes.load(Ordering::Relaxed),
+            ids[n - CAPACITY..]
+                .iter()
+                .map(|i| chain_bytes(&i.chain))
+                .sum::<usize>()
         );
         // A client seen again after being trimmed starts afresh.
         inv.record_at(

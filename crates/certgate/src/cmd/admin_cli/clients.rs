@@ -162,8 +162,9 @@ mod tests {
         let c = json!({"subject": "CN=a", "fingerprint_sha256": "sha256:0123456789abcdef0123", "requests": 3,
             "denied": {"dn_mismatch": 2}, "apis": ["svc", "x"], "last_seen": "2026-12-04T10:00:00Z", "api": "svc"});
         let t = client_table(std::slice::from_ref(&c), false);
-        assert!(
-            t.contains("CN=a  sha256:0123456789abcdef…  3         dn_mismatch=2  svc,x"),
+        assert_eq!(
+            t.lines().nth(1),
+            Some("CN=a     sha256:0123456789abcdef…  3         dn_mismatch=2  svc,x  2026-12-04T10:00:00Z"),
             "{t}"
         );
         let t = client_table(&[c], true);
