@@ -54,6 +54,22 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// A request body as bytes, with the admin API's rejections (413 over [`BODY_LIMIT`]).
+#[derive(Debug, Clone)]
+pub struct RawBody(pub Bytes);
+
+impl<S> FromRequest<S> for RawBody
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.into_response().status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
@@ -69,7 +85,7 @@ where
                 )
             }
         })?;
-        parse_json(&bytes).map(JsonBody)
+        Ok(RawBody(bytes))
     }
 }
 

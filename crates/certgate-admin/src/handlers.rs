@@ -63,7 +63,7 @@ where
 /// `would_lose_access` and `would_gain_access`, the inventory's clients (of the whole
 /// cluster) judged by the data plane under the live configuration and under `next`.
 /// Without a data plane (an admin API alone) there is nobody to judge: both lists empty.
-async fn access_changes(
+pub(crate) async fn access_changes(
     st: &AdminState,
     next: &certgate_store::GatewayConfig,
 ) -> Result<serde_json::Map<String, serde_json::Value>> {

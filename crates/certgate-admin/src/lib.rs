@@ -62,6 +62,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub mod activity;
 mod clients;
 pub mod cluster;
+mod config;
 mod console;
 pub mod error;
 pub mod extract;
@@ -337,6 +338,7 @@ fn api_routes() -> OpenApiRouter<AdminState> {
         .routes(routes!(cluster::list_nodes))
         .routes(routes!(activity::denials))
         .routes(routes!(h::audit))
+        .routes(routes!(config::get_config, config::put_config))
         .routes(routes!(openapi::openapi_json))
 }
 

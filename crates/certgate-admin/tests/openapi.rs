@@ -59,6 +59,9 @@ const SPEC_ENDPOINTS: &[(&str, &str)] = &[
     ("get", "/api/v1/clients"),
     // §14
     ("get", "/api/v1/audit"),
+    // §15
+    ("get", "/api/v1/config"),
+    ("put", "/api/v1/config"),
 ];
 
 async fn document(node: &Node) -> Value {

@@ -51,6 +51,7 @@
 //! as an argument so they can be tested; callers pass `OffsetDateTime::now_utc()`.
 
 pub mod audit;
+pub mod config;
 mod db;
 pub mod error;
 pub mod inventory;

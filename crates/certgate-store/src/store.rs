@@ -795,6 +795,10 @@ impl Store {
         self.commit(tx, audit).await
     }
 
+    pub(crate) async fn commit_all_tx(&self, tx: Tx, audits: Vec<Audit>) -> Result<u64> {
+        self.commit_all(tx, audits).await
+    }
+
     /// This store, its writes recorded in the audit log as `actor` (`token`,
     /// `console:<session id prefix>`, SPEC §14).
     pub fn acting_as(&self, actor: impl Into<String>) -> Store {
@@ -852,7 +856,15 @@ impl Store {
     ///
     /// `audit` is the write's record (SPEC §14), inserted in the same transaction; a write
     /// whose record shows no change is rolled back instead (no generation, no record).
-    async fn commit(&self, mut tx: Tx, audit: Audit) -> Result<u64> {
+    async fn commit(&self, tx: Tx, audit: Audit) -> Result<u64> {
+        self.commit_all(tx, vec![audit]).await
+    }
+
+    /// [`commit`](Self::commit) of a write made of several changes (`PUT /api/v1/config`):
+    /// one record per change that changes something, all with the one new generation.
+    /// When none changes anything, rolls back (no generation, no record).
+    pub(crate) async fn commit_all(&self, mut tx: Tx, audits: Vec<Audit>) -> Result<u64> {
+        let audits: Vec<Audit> = audits.into_iter().filter(|a| !a.is_noop()).collect();
         if let Some(slot) = &self.rehearsal {
             let config = read_config(&mut tx).await?;
             let generation = config.generation;
@@ -862,7 +874,7 @@ impl Store {
             }
             return Ok(generation);
         }
-        if audit.is_noop() {
+        if audits.is_empty() {
             let g: i64 = tx
                 .scalar("SELECT value FROM config_generation WHERE id = 1", args![])
                 .await?;
@@ -876,7 +888,9 @@ impl Store {
             )
             .await?;
         let actor = self.actor.as_deref().unwrap_or(audit::SYSTEM_ACTOR);
-        audit::insert(&mut tx, actor, audit, g).await?;
+        for audit in audits {
+            audit::insert(&mut tx, actor, audit, g).await?;
+        }
         if tx.dialect() == Dialect::Postgres {
             tx.exec(
                 "SELECT pg_notify($1, $2)",
@@ -958,31 +972,9 @@ impl Store {
         pem: &str,
         now: OffsetDateTime,
     ) -> Result<Component> {
-        let name = validate::name("certificate", name)?;
-        let info = validate::certificate(pem)?;
         let mut tx = self.begin_write().await?;
-        let exists: Option<i64> = tx
-            .scalar_opt(
-                "SELECT id FROM certificate_components WHERE name = $1",
-                args![&name],
-            )
-            .await?;
-        if exists.is_some() {
-            return Err(StoreError::invalid(
-                "duplicate_name",
-                format!("A certificate named {name:?} already exists."),
-            ));
-        }
-        let id: i64 = tx.scalar("INSERT INTO certificate_components (name, active, created_at) VALUES ($1, TRUE, $2) RETURNING id", args![&name, whole_seconds(now)]).await?;
-        insert_version(&mut tx, id, 1, pem, &info, now).await?;
+        let (id, audit) = create_component_in(&mut tx, name, pem, now).await?;
         let view = fetch_component(&mut tx, id, false).await?;
-        let after = fetch_component(&mut tx, id, true).await?;
-        let audit = Audit::new(
-            "certificate.create",
-            format!("certificate:{name}"),
-            Value::Null,
-            after,
-        )?;
         self.commit(tx, audit).await?;
         Ok(view)
     }
@@ -995,20 +987,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<CertificateVersion> {
         let mut tx = self.begin_write().await?;
-        let comp = component_row(&mut tx, id).await?;
-        let info = validate::certificate(pem)?;
-        let latest = latest_version(&mut tx, id).await?;
-        insert_version(&mut tx, id, latest + 1, pem, &info, now).await?;
-        let row: VersionRow = tx.one(&format!(
-            "SELECT {VERSION_COLUMNS} FROM certificate_versions WHERE component_id = $1 AND version = $2"
-        ), args![id, latest + 1]).await?;
-        let view = row.view(true)?;
-        let audit = Audit::new(
-            "certificate_version.add",
-            format!("certificate_version:{}/{}", comp.name, latest + 1),
-            Value::Null,
-            &view,
-        )?;
+        let (view, audit) = add_version_in(&mut tx, id, pem, now).await?;
         self.commit(tx, audit).await?;
         Ok(CertificateVersion { pem: None, ..view })
     }
@@ -1016,33 +995,7 @@ impl Store {
     /// Deactivates a component; 409 while the trust table uses it.
     pub async fn deactivate_component(&self, id: i64) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let c = component_row(&mut tx, id).await?;
-        let trusted: Option<i64> = tx
-            .scalar_opt(
-                "SELECT component_id FROM trusted_certificates WHERE component_id = $1",
-                args![id],
-            )
-            .await?;
-        if trusted.is_some() {
-            return Err(StoreError::conflict(
-                "certificate_in_use",
-                format!(
-                    "Certificate {id} ({:?}) is in the gateway trust table; remove it from the trust table first.",
-                    c.name
-                ),
-            ));
-        }
-        tx.exec(
-            "UPDATE certificate_components SET active = FALSE WHERE id = $1",
-            args![id],
-        )
-        .await?;
-        let audit = Audit::new(
-            "certificate.deactivate",
-            format!("certificate:{}", c.name),
-            serde_json::json!({"id": c.id, "name": &c.name, "active": c.active}),
-            serde_json::json!({"id": c.id, "name": &c.name, "active": false}),
-        )?;
+        let audit = deactivate_component_in(&mut tx, id).await?;
         self.commit(tx, audit).await?;
         Ok(())
     }
@@ -1082,121 +1035,8 @@ impl Store {
         &self,
         patch: &ClientCertAuthPatch,
     ) -> Result<ClientCertAuthSettings> {
-        // Value checks first: they need no transaction.
-        if let Some(dns) = &patch.trusted_dns {
-            validate::patterns(dns)?;
-        }
-        let proxies = patch
-            .trusted_proxies
-            .as_deref()
-            .map(validate::cidrs)
-            .transpose()?;
-        if let Some(crls) = &patch.crls {
-            validate::crls(crls)?;
-        }
-        if let Some(Some(h)) = &patch.header_name {
-            validate::header_name(h)?;
-        }
-
         let mut tx = self.begin_write().await?;
-        let (ssl, mut s) = read_settings(&mut tx).await?;
-        let before = s.clone();
-        if let Some(m) = patch.mode {
-            s.mode = m;
-        }
-        if let Some(r) = patch.required {
-            s.required = r;
-        }
-        if let Some(h) = &patch.header_name {
-            s.header_name = h.clone();
-        }
-        if let Some(f) = patch.header_format {
-            s.header_format = f;
-        }
-        if let Some(p) = proxies {
-            s.trusted_proxies = p;
-        }
-        if let Some(d) = &patch.trusted_dns {
-            s.trusted_dns = d.clone();
-        }
-        if let Some(v) = patch.validation_failure {
-            s.validation_failure = v;
-        }
-        if let Some(c) = &patch.crls {
-            s.crls = c.clone();
-        }
-        if let Some(f) = patch.forward_identity {
-            s.forward_identity = f;
-        }
-        if let Some(c) = patch.send_ca_names {
-            s.send_ca_names = c;
-        }
-        if let Some(f) = &patch.forward_formats {
-            // Order is not meaningful (SPEC §16): kept sorted, without duplicates.
-            let mut f = f.clone();
-            f.sort_unstable();
-            f.dedup();
-            s.forward_formats = f;
-        }
-        if let Some(c) = patch.sni_host_check {
-            s.sni_host_check = c;
-        }
-        if let Some(r) = patch.revocation_failure {
-            s.revocation_failure = r;
-        }
-        if let Some(r) = patch.revocation {
-            s.revocation = r;
-        }
-        if let Some(h) = &patch.revocation_fetch_hosts {
-            crate::validate::fetch_hosts(h)?;
-            s.revocation_fetch_hosts = h.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
-        }
-        if let Some(t) = patch.revocation_fetch_timeout_ms {
-            crate::validate::fetch_timeout_ms(t)?;
-            s.revocation_fetch_timeout_ms = t;
-        }
-
-        if patch.mode == Some(CertAuthMode::Mtls) && !ssl {
-            return Err(StoreError::conflict(
-                "ssl_disabled",
-                "mtls mode needs SSL enabled on the listener ([listener] ssl = true).",
-            ));
-        }
-        if s.mode == CertAuthMode::Header && s.header_name.is_none() {
-            return Err(StoreError::invalid(
-                "header_name_required",
-                "header mode needs header_name: the request header that carries the client certificate.",
-            ));
-        }
-        if s.send_ca_names {
-            let trusted = read_trusted(&mut tx).await?;
-            let size = validate::ca_names_size(trusted.iter().map(|t| t.pem.as_str()))?;
-            validate::ca_names_fit(size)?;
-        }
-
-        let json = serde_json::to_string(&StoredSettings::from(&s))
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        tx.exec(
-            "UPDATE gateway_settings SET settings = $1 WHERE id = 1",
-            args![json],
-        )
-        .await?;
-        if let Some(dns) = &patch.trusted_dns {
-            tx.exec("DELETE FROM gateway_trusted_dns", args![]).await?;
-            for (i, p) in dns.iter().enumerate() {
-                tx.exec(
-                    "INSERT INTO gateway_trusted_dns (position, pattern) VALUES ($1, $2)",
-                    args![i as i64, p],
-                )
-                .await?;
-            }
-        }
-        let audit = Audit::new(
-            "client_cert_auth.update",
-            "client_cert_auth:gateway",
-            &before,
-            &s,
-        )?;
+        let (s, audit) = update_client_cert_auth_in(&mut tx, patch).await?;
         self.commit(tx, audit).await?;
         Ok(s)
     }
@@ -1223,73 +1063,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<TrustTableRow> {
         let mut tx = self.begin_write().await?;
-        let comp = component_row(&mut tx, certificate_id).await?;
-        let (ssl, settings) = read_settings(&mut tx).await?;
-        if !ssl {
-            return Err(StoreError::conflict(
-                "ssl_disabled",
-                "Certificates can be added only when SSL is enabled.",
-            ));
-        }
-        let version = match version {
-            Some(v) => v,
-            None => latest_version(&mut tx, certificate_id).await?,
-        };
-        let row = version_row(&mut tx, certificate_id, version).await?;
-        if !comp.active {
-            return Err(StoreError::invalid(
-                "certificate_inactive",
-                format!("Certificate {certificate_id} ({:?}) is deleted (inactive) and cannot be trusted.", comp.name),
-            ));
-        }
-        if read_trusted_one(&mut tx, certificate_id).await?.is_some() {
-            return Err(StoreError::invalid(
-                "already_trusted",
-                format!(
-                    "Certificate {certificate_id} ({:?}) is already in the trust table.",
-                    comp.name
-                ),
-            ));
-        }
-        let count: i64 = tx
-            .scalar("SELECT COUNT(*) FROM trusted_certificates", args![])
-            .await?;
-        if count >= MAX_ENTRIES as i64 {
-            return Err(StoreError::invalid(
-                "limit_exceeded",
-                format!("The trust table already holds {MAX_ENTRIES} certificates, the maximum."),
-            ));
-        }
-        if row.not_after <= whole_seconds(now) {
-            return Err(StoreError::invalid(
-                "certificate_expired",
-                format!(
-                    "Version {version} of certificate {certificate_id} ({:?}) has expired and cannot be trusted.",
-                    comp.name
-                ),
-            ));
-        }
-        if settings.send_ca_names {
-            let trusted = read_trusted(&mut tx).await?;
-            let size = validate::ca_names_size(
-                trusted
-                    .iter()
-                    .map(|t| t.pem.as_str())
-                    .chain([row.pem.as_str()]),
-            )?;
-            validate::ca_names_fit(size)?;
-        }
-        tx.exec("INSERT INTO trusted_certificates (component_id, version, position, added_at) \
-             VALUES ($1, $2, (SELECT COALESCE(MAX(position), 0) + 1 FROM trusted_certificates), $3)", args![certificate_id, version, whole_seconds(now)]).await?;
-        let entry = read_trusted_one(&mut tx, certificate_id)
-            .await?
-            .ok_or_else(|| not_in_table(certificate_id))?;
-        let audit = Audit::new(
-            "trusted_certificate.add",
-            format!("trusted_certificate:{}", entry.name),
-            Value::Null,
-            trusted_audit(&entry),
-        )?;
+        let (entry, audit) = add_trusted_in(&mut tx, certificate_id, version, now).await?;
         self.commit(tx, audit).await?;
         trust_row(&entry, now)
     }
@@ -1301,50 +1075,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<TrustTableRow> {
         let mut tx = self.begin_write().await?;
-        let Some(entry) = read_trusted_one(&mut tx, certificate_id).await? else {
-            return Err(not_in_table(certificate_id));
-        };
-        let before = trusted_audit(&entry);
-        if entry.version == entry.latest_version {
-            tx.rollback().await?;
-            return trust_row(&entry, now);
-        }
-        let latest = version_row(&mut tx, certificate_id, entry.latest_version).await?;
-        if latest.not_after <= whole_seconds(now) {
-            return Err(StoreError::invalid(
-                "certificate_expired",
-                format!(
-                    "The latest version ({}) of certificate {certificate_id} ({:?}) has expired; the trust table keeps version {}.",
-                    entry.latest_version, entry.name, entry.version
-                ),
-            ));
-        }
-        let (_, settings) = read_settings(&mut tx).await?;
-        if settings.send_ca_names {
-            let trusted = read_trusted(&mut tx).await?;
-            let size = validate::ca_names_size(trusted.iter().map(|t| {
-                if t.certificate_id == certificate_id {
-                    latest.pem.as_str()
-                } else {
-                    t.pem.as_str()
-                }
-            }))?;
-            validate::ca_names_fit(size)?;
-        }
-        tx.exec(
-            "UPDATE trusted_certificates SET version = $1 WHERE component_id = $2",
-            args![entry.latest_version, certificate_id],
-        )
-        .await?;
-        let entry = read_trusted_one(&mut tx, certificate_id)
-            .await?
-            .ok_or_else(|| not_in_table(certificate_id))?;
-        let audit = Audit::new(
-            "trusted_certificate.upgrade",
-            format!("trusted_certificate:{}", entry.name),
-            before,
-            trusted_audit(&entry),
-        )?;
+        let (entry, audit) = pin_trusted_in(&mut tx, certificate_id, None, now).await?;
         self.commit(tx, audit).await?;
         trust_row(&entry, now)
     }
@@ -1352,20 +1083,7 @@ impl Store {
     /// Removes a component from the trust table.
     pub async fn remove_trusted(&self, certificate_id: i64) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let Some(entry) = read_trusted_one(&mut tx, certificate_id).await? else {
-            return Err(not_in_table(certificate_id));
-        };
-        tx.exec(
-            "DELETE FROM trusted_certificates WHERE component_id = $1",
-            args![certificate_id],
-        )
-        .await?;
-        let audit = Audit::new(
-            "trusted_certificate.remove",
-            format!("trusted_certificate:{}", entry.name),
-            trusted_audit(&entry),
-            Value::Null,
-        )?;
+        let audit = remove_trusted_in(&mut tx, certificate_id).await?;
         self.commit(tx, audit).await?;
         Ok(())
     }
@@ -1386,29 +1104,16 @@ impl Store {
 
     /// Creates an API.
     pub async fn create_api(&self, body: &ApiBody) -> Result<Api> {
-        let name = check_api_body(body)?;
         let mut tx = self.begin_write().await?;
-        check_api_unique(&mut tx, None, &name, &body.base_path).await?;
-        let id: i64 = tx.scalar("INSERT INTO apis (name, base_path, upstream, has_override) VALUES ($1, $2, $3, FALSE) RETURNING id", args![&name, &body.base_path, &body.upstream]).await?;
-        let api = api_row(&mut tx, id).await?.into_api()?;
-        let audit = Audit::new("api.create", format!("api:{}", api.name), Value::Null, &api)?;
+        let (api, audit) = create_api_in(&mut tx, body).await?;
         self.commit(tx, audit).await?;
         Ok(api)
     }
 
     /// Replaces an API's name, base path and upstream (its override is kept).
     pub async fn update_api(&self, id: i64, body: &ApiBody) -> Result<Api> {
-        let name = check_api_body(body)?;
         let mut tx = self.begin_write().await?;
-        let before = api_row(&mut tx, id).await?.into_api()?;
-        check_api_unique(&mut tx, Some(id), &name, &body.base_path).await?;
-        tx.exec(
-            "UPDATE apis SET name = $1, base_path = $2, upstream = $3 WHERE id = $4",
-            args![&name, &body.base_path, &body.upstream, id],
-        )
-        .await?;
-        let api = api_row(&mut tx, id).await?.into_api()?;
-        let audit = Audit::new("api.update", format!("api:{}", before.name), &before, &api)?;
+        let (api, audit) = update_api_in(&mut tx, id, body).await?;
         self.commit(tx, audit).await?;
         Ok(api)
     }
@@ -1416,37 +1121,15 @@ impl Store {
     /// Deletes an API.
     pub async fn delete_api(&self, id: i64) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let before = api_row(&mut tx, id).await?.into_api()?;
-        tx.exec("DELETE FROM apis WHERE id = $1", args![id]).await?;
-        let audit = Audit::new(
-            "api.delete",
-            format!("api:{}", before.name),
-            &before,
-            Value::Null,
-        )?;
+        let audit = delete_api_in(&mut tx, id).await?;
         self.commit(tx, audit).await?;
         Ok(())
     }
 
     /// Sets (replaces) an API's override.
     pub async fn set_api_override(&self, id: i64, ov: &ApiOverride) -> Result<ApiOverride> {
-        if let Some(dns) = &ov.trusted_dns {
-            validate::patterns(dns)?;
-        }
-        let dns_json = ov
-            .trusted_dns
-            .as_ref()
-            .map(|d| serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .transpose()?;
         let mut tx = self.begin_write().await?;
-        let before = api_row(&mut tx, id).await?.into_api()?;
-        tx.exec("UPDATE apis SET has_override = TRUE, override_required = $1, override_trusted_dns = $2 WHERE id = $3", args![ov.required, dns_json, id]).await?;
-        let audit = Audit::new(
-            "api_client_cert_auth.set",
-            format!("client_cert_auth:{}", before.name),
-            &before.override_,
-            Some(ov),
-        )?;
+        let audit = set_api_override_in(&mut tx, id, ov).await?;
         self.commit(tx, audit).await?;
         Ok(ov.clone())
     }
@@ -1454,14 +1137,7 @@ impl Store {
     /// Removes an API's override: it inherits everything again.
     pub async fn clear_api_override(&self, id: i64) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let before = api_row(&mut tx, id).await?.into_api()?;
-        tx.exec("UPDATE apis SET has_override = FALSE, override_required = NULL, override_trusted_dns = NULL WHERE id = $1", args![id]).await?;
-        let audit = Audit::new(
-            "api_client_cert_auth.clear",
-            format!("client_cert_auth:{}", before.name),
-            &before.override_,
-            Value::Null,
-        )?;
+        let audit = clear_api_override_in(&mut tx, id).await?;
         self.commit(tx, audit).await?;
         Ok(())
     }
@@ -1668,6 +1344,472 @@ async fn check_api_unique(
     Ok(())
 }
 
+// ---------------------------------------------------------------- writes in a transaction
+//
+// Each single write of the admin API is one of these on an open write transaction: it
+// checks the write's rules, changes the rows and answers its audit record; the method of
+// `Store` around it begins and commits. `PUT /api/v1/config` (config.rs) runs many of them
+// in one transaction, so a document is judged by exactly the rules of the single endpoints.
+
+/// Creates component `name` from one PEM certificate (version 1); answers its id.
+pub(crate) async fn create_component_in(
+    tx: &mut Tx,
+    name: &str,
+    pem: &str,
+    now: OffsetDateTime,
+) -> Result<(i64, Audit)> {
+    let name = validate::name("certificate", name)?;
+    let info = validate::certificate(pem)?;
+    let exists: Option<i64> = tx
+        .scalar_opt(
+            "SELECT id FROM certificate_components WHERE name = $1",
+            args![&name],
+        )
+        .await?;
+    if exists.is_some() {
+        return Err(StoreError::invalid(
+            "duplicate_name",
+            format!("A certificate named {name:?} already exists."),
+        ));
+    }
+    let id: i64 = tx.scalar("INSERT INTO certificate_components (name, active, created_at) VALUES ($1, TRUE, $2) RETURNING id", args![&name, whole_seconds(now)]).await?;
+    insert_version(tx, id, 1, pem, &info, now).await?;
+    let after = fetch_component(tx, id, true).await?;
+    let audit = Audit::new(
+        "certificate.create",
+        format!("certificate:{name}"),
+        Value::Null,
+        after,
+    )?;
+    Ok((id, audit))
+}
+
+/// Adds version n+1 to component `id`; answers the version (with its PEM).
+pub(crate) async fn add_version_in(
+    tx: &mut Tx,
+    id: i64,
+    pem: &str,
+    now: OffsetDateTime,
+) -> Result<(CertificateVersion, Audit)> {
+    let comp = component_row(tx, id).await?;
+    let info = validate::certificate(pem)?;
+    let latest = latest_version(tx, id).await?;
+    insert_version(tx, id, latest + 1, pem, &info, now).await?;
+    let view = version_row(tx, id, latest + 1).await?.view(true)?;
+    let audit = Audit::new(
+        "certificate_version.add",
+        format!("certificate_version:{}/{}", comp.name, latest + 1),
+        Value::Null,
+        &view,
+    )?;
+    Ok((view, audit))
+}
+
+/// Sets component `id` active or not; deactivating is 409 while the trust table uses it.
+pub(crate) async fn set_component_active_in(tx: &mut Tx, id: i64, active: bool) -> Result<Audit> {
+    let c = component_row(tx, id).await?;
+    if !active {
+        let trusted: Option<i64> = tx
+            .scalar_opt(
+                "SELECT component_id FROM trusted_certificates WHERE component_id = $1",
+                args![id],
+            )
+            .await?;
+        if trusted.is_some() {
+            return Err(StoreError::conflict(
+                "certificate_in_use",
+                format!(
+                    "Certificate {id} ({:?}) is in the gateway trust table; remove it from the trust table first.",
+                    c.name
+                ),
+            ));
+        }
+    }
+    tx.exec(
+        "UPDATE certificate_components SET active = $1 WHERE id = $2",
+        args![active, id],
+    )
+    .await?;
+    Audit::new(
+        if active {
+            "certificate.activate"
+        } else {
+            "certificate.deactivate"
+        },
+        format!("certificate:{}", c.name),
+        serde_json::json!({"id": c.id, "name": &c.name, "active": c.active}),
+        serde_json::json!({"id": c.id, "name": &c.name, "active": active}),
+    )
+}
+
+/// Deactivates component `id`; 409 while the trust table uses it.
+pub(crate) async fn deactivate_component_in(tx: &mut Tx, id: i64) -> Result<Audit> {
+    set_component_active_in(tx, id, false).await
+}
+
+/// Applies a partial update of the client certificate auth settings; answers the new
+/// settings.
+pub(crate) async fn update_client_cert_auth_in(
+    tx: &mut Tx,
+    patch: &ClientCertAuthPatch,
+) -> Result<(ClientCertAuthSettings, Audit)> {
+    // Value checks first: they need no transaction.
+    if let Some(dns) = &patch.trusted_dns {
+        validate::patterns(dns)?;
+    }
+    let proxies = patch
+        .trusted_proxies
+        .as_deref()
+        .map(validate::cidrs)
+        .transpose()?;
+    if let Some(crls) = &patch.crls {
+        validate::crls(crls)?;
+    }
+    if let Some(Some(h)) = &patch.header_name {
+        validate::header_name(h)?;
+    }
+
+    let (ssl, mut s) = read_settings(tx).await?;
+    let before = s.clone();
+    if let Some(m) = patch.mode {
+        s.mode = m;
+    }
+    if let Some(r) = patch.required {
+        s.required = r;
+    }
+    if let Some(h) = &patch.header_name {
+        s.header_name = h.clone();
+    }
+    if let Some(f) = patch.header_format {
+        s.header_format = f;
+    }
+    if let Some(p) = proxies {
+        s.trusted_proxies = p;
+    }
+    if let Some(d) = &patch.trusted_dns {
+        s.trusted_dns = d.clone();
+    }
+    if let Some(v) = patch.validation_failure {
+        s.validation_failure = v;
+    }
+    if let Some(c) = &patch.crls {
+        s.crls = c.clone();
+    }
+    if let Some(f) = patch.forward_identity {
+        s.forward_identity = f;
+    }
+    if let Some(c) = patch.send_ca_names {
+        s.send_ca_names = c;
+    }
+    if let Some(f) = &patch.forward_formats {
+        // Order is not meaningful (SPEC §16): kept sorted, without duplicates.
+        let mut f = f.clone();
+        f.sort_unstable();
+        f.dedup();
+        s.forward_formats = f;
+    }
+    if let Some(c) = patch.sni_host_check {
+        s.sni_host_check = c;
+    }
+    if let Some(r) = patch.revocation_failure {
+        s.revocation_failure = r;
+    }
+    if let Some(r) = patch.revocation {
+        s.revocation = r;
+    }
+    if let Some(h) = &patch.revocation_fetch_hosts {
+        crate::validate::fetch_hosts(h)?;
+        s.revocation_fetch_hosts = h.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    }
+    if let Some(t) = patch.revocation_fetch_timeout_ms {
+        crate::validate::fetch_timeout_ms(t)?;
+        s.revocation_fetch_timeout_ms = t;
+    }
+
+    if patch.mode == Some(CertAuthMode::Mtls) && !ssl {
+        return Err(StoreError::conflict(
+            "ssl_disabled",
+            "mtls mode needs SSL enabled on the listener ([listener] ssl = true).",
+        ));
+    }
+    if s.mode == CertAuthMode::Header && s.header_name.is_none() {
+        return Err(StoreError::invalid(
+            "header_name_required",
+            "header mode needs header_name: the request header that carries the client certificate.",
+        ));
+    }
+    if s.send_ca_names {
+        let trusted = read_trusted(tx).await?;
+        let size = validate::ca_names_size(trusted.iter().map(|t| t.pem.as_str()))?;
+        validate::ca_names_fit(size)?;
+    }
+
+    let json = serde_json::to_string(&StoredSettings::from(&s))
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    tx.exec(
+        "UPDATE gateway_settings SET settings = $1 WHERE id = 1",
+        args![json],
+    )
+    .await?;
+    if let Some(dns) = &patch.trusted_dns {
+        tx.exec("DELETE FROM gateway_trusted_dns", args![]).await?;
+        for (i, p) in dns.iter().enumerate() {
+            tx.exec(
+                "INSERT INTO gateway_trusted_dns (position, pattern) VALUES ($1, $2)",
+                args![i as i64, p],
+            )
+            .await?;
+        }
+    }
+    let audit = Audit::new(
+        "client_cert_auth.update",
+        "client_cert_auth:gateway",
+        &before,
+        &s,
+    )?;
+    Ok((s, audit))
+}
+
+/// Adds component `certificate_id` to the trust table, pinned at `version` (default: the
+/// latest); answers the new entry.
+pub(crate) async fn add_trusted_in(
+    tx: &mut Tx,
+    certificate_id: i64,
+    version: Option<i64>,
+    now: OffsetDateTime,
+) -> Result<(TrustedCertificate, Audit)> {
+    let comp = component_row(tx, certificate_id).await?;
+    let (ssl, settings) = read_settings(tx).await?;
+    if !ssl {
+        return Err(StoreError::conflict(
+            "ssl_disabled",
+            "Certificates can be added only when SSL is enabled.",
+        ));
+    }
+    let version = match version {
+        Some(v) => v,
+        None => latest_version(tx, certificate_id).await?,
+    };
+    let row = version_row(tx, certificate_id, version).await?;
+    if !comp.active {
+        return Err(StoreError::invalid(
+            "certificate_inactive",
+            format!(
+                "Certificate {certificate_id} ({:?}) is deleted (inactive) and cannot be trusted.",
+                comp.name
+            ),
+        ));
+    }
+    if read_trusted_one(tx, certificate_id).await?.is_some() {
+        return Err(StoreError::invalid(
+            "already_trusted",
+            format!(
+                "Certificate {certificate_id} ({:?}) is already in the trust table.",
+                comp.name
+            ),
+        ));
+    }
+    let count: i64 = tx
+        .scalar("SELECT COUNT(*) FROM trusted_certificates", args![])
+        .await?;
+    if count >= MAX_ENTRIES as i64 {
+        return Err(StoreError::invalid(
+            "limit_exceeded",
+            format!("The trust table already holds {MAX_ENTRIES} certificates, the maximum."),
+        ));
+    }
+    if row.not_after <= whole_seconds(now) {
+        return Err(StoreError::invalid(
+            "certificate_expired",
+            format!(
+                "Version {version} of certificate {certificate_id} ({:?}) has expired and cannot be trusted.",
+                comp.name
+            ),
+        ));
+    }
+    if settings.send_ca_names {
+        let trusted = read_trusted(tx).await?;
+        let size = validate::ca_names_size(
+            trusted
+                .iter()
+                .map(|t| t.pem.as_str())
+                .chain([row.pem.as_str()]),
+        )?;
+        validate::ca_names_fit(size)?;
+    }
+    tx.exec(
+        "INSERT INTO trusted_certificates (component_id, version, position, added_at) \
+         VALUES ($1, $2, (SELECT COALESCE(MAX(position), 0) + 1 FROM trusted_certificates), $3)",
+        args![certificate_id, version, whole_seconds(now)],
+    )
+    .await?;
+    let entry = read_trusted_one(tx, certificate_id)
+        .await?
+        .ok_or_else(|| not_in_table(certificate_id))?;
+    let audit = Audit::new(
+        "trusted_certificate.add",
+        format!("trusted_certificate:{}", entry.name),
+        Value::Null,
+        trusted_audit(&entry),
+    )?;
+    Ok((entry, audit))
+}
+
+/// Removes component `certificate_id` from the trust table.
+pub(crate) async fn remove_trusted_in(tx: &mut Tx, certificate_id: i64) -> Result<Audit> {
+    let Some(entry) = read_trusted_one(tx, certificate_id).await? else {
+        return Err(not_in_table(certificate_id));
+    };
+    tx.exec(
+        "DELETE FROM trusted_certificates WHERE component_id = $1",
+        args![certificate_id],
+    )
+    .await?;
+    let audit = Audit::new(
+        "trusted_certificate.remove",
+        format!("trusted_certificate:{}", entry.name),
+        trusted_audit(&entry),
+        Value::Null,
+    )?;
+    Ok(audit)
+}
+
+/// Creates an API; answers it (with its id).
+pub(crate) async fn create_api_in(tx: &mut Tx, body: &ApiBody) -> Result<(Api, Audit)> {
+    let name = check_api_body(body)?;
+    check_api_unique(tx, None, &name, &body.base_path).await?;
+    let id: i64 = tx.scalar("INSERT INTO apis (name, base_path, upstream, has_override) VALUES ($1, $2, $3, FALSE) RETURNING id", args![&name, &body.base_path, &body.upstream]).await?;
+    let api = api_row(tx, id).await?.into_api()?;
+    let audit = Audit::new("api.create", format!("api:{}", api.name), Value::Null, &api)?;
+    Ok((api, audit))
+}
+
+/// Replaces API `id`'s name, base path and upstream (its override is kept).
+pub(crate) async fn update_api_in(tx: &mut Tx, id: i64, body: &ApiBody) -> Result<(Api, Audit)> {
+    let name = check_api_body(body)?;
+    let before = api_row(tx, id).await?.into_api()?;
+    check_api_unique(tx, Some(id), &name, &body.base_path).await?;
+    tx.exec(
+        "UPDATE apis SET name = $1, base_path = $2, upstream = $3 WHERE id = $4",
+        args![&name, &body.base_path, &body.upstream, id],
+    )
+    .await?;
+    let api = api_row(tx, id).await?.into_api()?;
+    let audit = Audit::new("api.update", format!("api:{}", before.name), &before, &api)?;
+    Ok((api, audit))
+}
+
+/// Deletes API `id`.
+pub(crate) async fn delete_api_in(tx: &mut Tx, id: i64) -> Result<Audit> {
+    let before = api_row(tx, id).await?.into_api()?;
+    tx.exec("DELETE FROM apis WHERE id = $1", args![id]).await?;
+    let audit = Audit::new(
+        "api.delete",
+        format!("api:{}", before.name),
+        &before,
+        Value::Null,
+    )?;
+    Ok(audit)
+}
+
+/// Removes API `id`'s override: it inherits everything again.
+pub(crate) async fn clear_api_override_in(tx: &mut Tx, id: i64) -> Result<Audit> {
+    let before = api_row(tx, id).await?.into_api()?;
+    tx.exec("UPDATE apis SET has_override = FALSE, override_required = NULL, override_trusted_dns = NULL WHERE id = $1", args![id]).await?;
+    let audit = Audit::new(
+        "api_client_cert_auth.clear",
+        format!("client_cert_auth:{}", before.name),
+        &before.override_,
+        Value::Null,
+    )?;
+    Ok(audit)
+}
+
+/// Pins trust-table entry `certificate_id` at `version` (default: the component's latest).
+/// Already pinned there: the audit record shows no change.
+pub(crate) async fn pin_trusted_in(
+    tx: &mut Tx,
+    certificate_id: i64,
+    version: Option<i64>,
+    now: OffsetDateTime,
+) -> Result<(TrustedCertificate, Audit)> {
+    let Some(entry) = read_trusted_one(tx, certificate_id).await? else {
+        return Err(not_in_table(certificate_id));
+    };
+    let before = trusted_audit(&entry);
+    let target = version.unwrap_or(entry.latest_version);
+    if entry.version == target {
+        let audit = Audit::new(
+            "trusted_certificate.upgrade",
+            format!("trusted_certificate:{}", entry.name),
+            &before,
+            &before,
+        )?;
+        return Ok((entry, audit));
+    }
+    let row = version_row(tx, certificate_id, target).await?;
+    if row.not_after <= whole_seconds(now) {
+        let which = match version {
+            None => format!("The latest version ({target})"),
+            Some(_) => format!("Version {target}"),
+        };
+        return Err(StoreError::invalid(
+            "certificate_expired",
+            format!(
+                "{which} of certificate {certificate_id} ({:?}) has expired; the trust table keeps version {}.",
+                entry.name, entry.version
+            ),
+        ));
+    }
+    let (_, settings) = read_settings(tx).await?;
+    if settings.send_ca_names {
+        let trusted = read_trusted(tx).await?;
+        let size = validate::ca_names_size(trusted.iter().map(|t| {
+            if t.certificate_id == certificate_id {
+                row.pem.as_str()
+            } else {
+                t.pem.as_str()
+            }
+        }))?;
+        validate::ca_names_fit(size)?;
+    }
+    tx.exec(
+        "UPDATE trusted_certificates SET version = $1 WHERE component_id = $2",
+        args![target, certificate_id],
+    )
+    .await?;
+    let entry = read_trusted_one(tx, certificate_id)
+        .await?
+        .ok_or_else(|| not_in_table(certificate_id))?;
+    let audit = Audit::new(
+        "trusted_certificate.upgrade",
+        format!("trusted_certificate:{}", entry.name),
+        before,
+        trusted_audit(&entry),
+    )?;
+    Ok((entry, audit))
+}
+
+/// Sets (replaces) API `id`'s override.
+pub(crate) async fn set_api_override_in(tx: &mut Tx, id: i64, ov: &ApiOverride) -> Result<Audit> {
+    if let Some(dns) = &ov.trusted_dns {
+        validate::patterns(dns)?;
+    }
+    let dns_json = ov
+        .trusted_dns
+        .as_ref()
+        .map(|d| serde_json::to_string(d).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()?;
+    let before = api_row(tx, id).await?.into_api()?;
+    tx.exec("UPDATE apis SET has_override = TRUE, override_required = $1, override_trusted_dns = $2 WHERE id = $3", args![ov.required, dns_json, id]).await?;
+    Audit::new(
+        "api_client_cert_auth.set",
+        format!("client_cert_auth:{}", before.name),
+        &before.override_,
+        Some(ov),
+    )
+}
+
 /// The whole configuration as `tx` sees it.
 async fn read_config(tx: &mut Tx) -> Result<GatewayConfig> {
     let generation: i64 = tx
@@ -1685,7 +1827,7 @@ async fn read_config(tx: &mut Tx) -> Result<GatewayConfig> {
     })
 }
 
-async fn read_settings(conn: &mut Tx) -> Result<(bool, ClientCertAuthSettings)> {
+pub(crate) async fn read_settings(conn: &mut Tx) -> Result<(bool, ClientCertAuthSettings)> {
     let (ssl, json): (bool, String) = conn
         .one(
             "SELECT ssl_enabled, settings FROM gateway_settings WHERE id = 1",
@@ -1703,7 +1845,7 @@ async fn read_settings(conn: &mut Tx) -> Result<(bool, ClientCertAuthSettings)> 
     Ok((ssl, stored.into_settings(dns)))
 }
 
-async fn read_trusted(conn: &mut Tx) -> Result<Vec<TrustedCertificate>> {
+pub(crate) async fn read_trusted(conn: &mut Tx) -> Result<Vec<TrustedCertificate>> {
     let rows: Vec<TrustRow> = conn.all(TRUST_ROWS_SQL, args![]).await?;
     rows.into_iter().map(TrustRow::into_trusted).collect()
 }
@@ -1716,7 +1858,7 @@ async fn read_trusted_one(
     row.map(TrustRow::into_trusted).transpose()
 }
 
-async fn read_apis(conn: &mut Tx) -> Result<Vec<Api>> {
+pub(crate) async fn read_apis(conn: &mut Tx) -> Result<Vec<Api>> {
     let rows: Vec<ApiRow> = conn
         .all(
             &format!("SELECT {API_COLUMNS} FROM apis ORDER BY id"),

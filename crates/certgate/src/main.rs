@@ -78,6 +78,10 @@ enum Command {
     Audit(Flat<admin_cli::AuditArgs>),
     /// The client certificates the node has seen, newest first (admin API).
     Clients(Flat<admin_cli::clients::ClientsArgs>),
+    /// The whole configuration as one document, JSON or YAML (admin API).
+    Export(Flat<admin_cli::config::ExportArgs>),
+    /// Make the configuration equal to a document, in one transaction (admin API).
+    Apply(Flat<admin_cli::config::ApplyArgs>),
     /// Store maintenance: copy a configuration between stores.
     #[command(subcommand)]
     Store(cmd::store::StoreCmd),
@@ -100,6 +104,8 @@ fn main() -> ExitCode {
         Command::Explain(g) => admin(&g.opts, AdminCommand::Explain(g.args)),
         Command::Audit(f) => admin(&f.opts, AdminCommand::Audit(f.args)),
         Command::Clients(f) => admin(&f.opts, AdminCommand::Clients(f.args)),
+        Command::Export(f) => admin(&f.opts, AdminCommand::Export(f.args)),
+        Command::Apply(f) => admin(&f.opts, AdminCommand::Apply(f.args)),
         Command::Store(c) => local_run(&cli.client, || cmd::store::run(c)),
     }
 }

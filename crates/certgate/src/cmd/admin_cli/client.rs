@@ -177,21 +177,53 @@ impl AdminClient {
         self.send(Method::DELETE, path, None).await
     }
 
+    /// `GET /api/v1{path}` asking for the media type `accept` (e.g. `application/yaml`).
+    pub async fn get_as(&self, path: &str, accept: &str) -> Result<Answer, CliError> {
+        self.request(Method::GET, path, accept, Body::None).await
+    }
+
+    /// `PUT /api/v1{path}` with `body` sent as it is, of media type `content_type`.
+    pub async fn put_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Result<Answer, CliError> {
+        let body = Body::Raw(content_type, body);
+        self.request(Method::PUT, path, "application/json", body)
+            .await
+    }
+
     async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<&Value>,
     ) -> Result<Answer, CliError> {
+        let body = body.map_or(Body::None, Body::Json);
+        self.request(method, path, "application/json", body).await
+    }
+
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        accept: &str,
+        body: Body<'_>,
+    ) -> Result<Answer, CliError> {
         let url = self.url(path);
         let mut req = self
             .http
             .request(method, &url)
             .bearer_auth(&self.token)
-            .header(reqwest::header::ACCEPT, "application/json");
-        if let Some(b) = body {
-            req = req.json(b);
-        }
+            .header(reqwest::header::ACCEPT, accept);
+        req = match body {
+            Body::None => req,
+            Body::Json(b) => req.json(b),
+            Body::Raw(content_type, bytes) => req
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(bytes),
+        };
         let resp = req.send().await.map_err(|e| transport_error(&url, &e))?;
         let status = resp.status();
         let text = resp.text().await.map_err(|e| transport_error(&url, &e))?;
@@ -203,6 +235,13 @@ impl AdminClient {
         }
         Err(api_error(status, &url, &text))
     }
+}
+
+/// A request body: none, a JSON value, or bytes of a given media type.
+enum Body<'a> {
+    None,
+    Json(&'a Value),
+    Raw(&'a str, Vec<u8>),
 }
 
 /// Maps an error answer to [`CliError::Api`] when it has the SPEC §8 shape.

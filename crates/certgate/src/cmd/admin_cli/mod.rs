@@ -22,6 +22,7 @@ mod cert;
 mod client;
 pub mod clients;
 mod cluster;
+pub mod config;
 mod dn;
 pub mod explain;
 mod gateway;
@@ -441,6 +442,10 @@ pub enum AdminCommand {
     Audit(AuditArgs),
     /// `certgate clients`
     Clients(clients::ClientsArgs),
+    /// `certgate export`
+    Export(config::ExportArgs),
+    /// `certgate apply`
+    Apply(config::ApplyArgs),
 }
 
 /// Runs one admin subcommand against the admin API and returns the process exit status.
@@ -474,6 +479,8 @@ fn run_inner(opts: &Resolved, cmd: AdminCommand) -> Result<ExitCode, CliError> {
             AdminCommand::Explain(a) => explain::run(&client, json, a).await,
             AdminCommand::Audit(a) => audit::run(&client, json, a).await,
             AdminCommand::Clients(a) => clients::run(&client, json, a).await,
+            AdminCommand::Export(a) => config::run_export(&client, a).await,
+            AdminCommand::Apply(a) => config::run_apply(&client, json, a).await,
         }
     })
 }
