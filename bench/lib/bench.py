@@ -36,6 +36,10 @@ CONFIGS = os.path.join(BENCH, "configs")
 TARGET_DIR = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
 LOADGEN = os.environ.get("BENCH_LOADGEN", os.path.join(TARGET_DIR, "release", "certgate-loadgen"))
 CERTGATE = os.environ.get("BENCH_CERTGATE", os.path.join(TARGET_DIR, "release", "certgate"))
+# A second certgate build (e.g. the commit before a change) run beside CERTGATE in the same
+# run as endpoint certgate-base-ecdsa, labelled "certgate-base": ratios certgate/certgate-base
+# are paired within each repetition, so they measure the change, not the machine's drift.
+CERTGATE_BASE = os.environ.get("BENCH_CERTGATE_BASE", "")
 
 TOKEN = "bench-admin-token-0123456789abcdef"
 # Matches the one client certificate and the load generator's pool (CN=bench-client-NNNNNN).
@@ -84,6 +88,7 @@ PORTS = {
     "certgate-ecdsa-ca1-dn1000": PORT_BASE + 36,
     "certgate-header": PORT_BASE + 33,
     "certgate-none": PORT_BASE + 34,
+    **({"certgate-base-ecdsa": PORT_BASE + 37} if CERTGATE_BASE else {}),
 }
 ADMIN_PORT_OFFSET = 10  # certgate admin port = listener port + 10
 
@@ -116,6 +121,9 @@ SCENARIO_DEFS = {
            ["--mode", "keepalive", "--http2", "--connections", "8", "--streams", "8"],
            [("nginx", "nginx-ecdsa"), ("haproxy", "haproxy-ecdsa"), ("certgate", "certgate-ecdsa")]),
 }
+if CERTGATE_BASE:
+    for _id in ("ka-h1", "hs-ecdsa", "hs-ecdsa-cold", "h2"):
+        SCENARIO_DEFS[_id][2].append(("certgate-base", "certgate-base-ecdsa"))
 MEM_ENDPOINTS = [("nginx", "nginx-ecdsa"), ("haproxy", "haproxy-ecdsa"), ("certgate", "certgate-ecdsa")]
 
 
@@ -386,10 +394,11 @@ class Bench:
         conf = self.render("certgate.toml.in", os.path.join(d, "certgate.toml"), {
             "DIR": d, "PORT": PORTS[ep], "ADMIN_PORT": PORTS[ep] + ADMIN_PORT_OFFSET,
             "SSL": ssl, "TLS_FILES": files, "TOKEN": TOKEN})
-        if not os.path.exists(CERTGATE):
-            self.down[ep] = f"{CERTGATE} was not built"
+        binary = CERTGATE_BASE if ep == "certgate-base-ecdsa" else CERTGATE
+        if not os.path.exists(binary):
+            self.down[ep] = f"{binary} was not built"
             return
-        self.start(ep, [CERTGATE, "serve", "--config", conf], PROXY_CPU,
+        self.start(ep, [binary, "serve", "--config", conf], PROXY_CPU,
                    env={"CERTGATE_WORKER_THREADS": "1", "RUST_LOG": os.environ.get("RUST_LOG", "warn")})
 
     def admin(self, ep, method, path, body=None, timeout=10):
@@ -426,7 +435,7 @@ class Bench:
             return resp
 
         try:
-            if ep.startswith(("certgate-ecdsa", "certgate-rsa")):
+            if ep.startswith(("certgate-ecdsa", "certgate-rsa", "certgate-base-ecdsa")):
                 many_cas = ep in ("certgate-ecdsa-ca1000", "certgate-ecdsa-ca1000-dn1")
                 many_dns = ep in ("certgate-ecdsa-ca1000", "certgate-ecdsa-ca1-dn1000")
                 if many_cas:
@@ -746,7 +755,9 @@ RATIOS = [
     ("header", "header", "none", "rps", ">= 0.90 (within 10%)", lambda m: m >= 0.90),
     ("h2", "certgate", "nginx", "rps", None, None),
     ("h2", "certgate", "haproxy", "rps", None, None),
-]
+] + ([(sc, "certgate", "certgate-base", m, "~ 1.0 (the change costs nothing)", None)
+      for sc in ("ka-h1", "hs-ecdsa", "hs-ecdsa-cold", "h2") for m in ("rps", "p99_ms")]
+     if CERTGATE_BASE else [])
 
 
 def median(xs):
