@@ -60,6 +60,9 @@ if [[ ${BENCH_SKIP_BUILD:-0} != 1 ]]; then
 fi
 
 pki=${BENCH_PKI_DIR:-$root/bench/results/pki}
+# The OCSP responder of the revocation scenario (bench.py's OCSP_PORT), named in the client
+# certificates' AIA.
+export BENCH_OCSP_URL=${BENCH_OCSP_URL:-http://127.0.0.1:$(( ${BENCH_PORT_BASE:-28000} + 5 ))/}
 "$here/lib/pki.sh" "$pki"
 export BENCH_PKI_DIR=$pki
 

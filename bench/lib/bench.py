@@ -69,11 +69,14 @@ PORT_BASE = env_int("BENCH_PORT_BASE", 28000)
 # (curl checks them in the smoke stage); see docs/BENCHMARKS.md.
 VERIFY_SERVER = os.environ.get("BENCH_VERIFY_SERVER", "0") == "1"
 MAX_SECONDS = env_float("BENCH_MAX_SECONDS", 1080)
-ALL_SCENARIOS = ["ka-h1", "hs-ecdsa", "hs-ecdsa-cold", "hs-rsa", "ca1000-hs", "ca1000-ka", "header", "h2", "mem"]
+ALL_SCENARIOS = ["ka-h1", "hs-ecdsa", "hs-ecdsa-cold", "hs-rsa", "ca1000-hs", "ca1000-ka", "header", "h2",
+                 "hs-revocation", "mem"]
 SCENARIOS = os.environ.get("BENCH_SCENARIOS", " ".join(ALL_SCENARIOS)).split()
 PROXIES = os.environ.get("BENCH_TARGETS", "nginx haproxy certgate").split()
 
 UPSTREAM_PORT = PORT_BASE + 1
+# The OCSP responder the client certificates name (bench/lib/pki.sh, BENCH_OCSP_URL).
+OCSP_PORT = PORT_BASE + 5
 PORTS = {
     "nginx-ecdsa": PORT_BASE + 10,
     "nginx-rsa": PORT_BASE + 11,
@@ -89,6 +92,10 @@ PORTS = {
     "certgate-header": PORT_BASE + 33,
     "certgate-none": PORT_BASE + 34,
     **({"certgate-base-ecdsa": PORT_BASE + 37} if CERTGATE_BASE else {}),
+    # The revocation scenario: revocation = crl (the client CA's CRL configured) and
+    # revocation = ocsp (answers fetched from `openssl ocsp` on OCSP_PORT, then cached).
+    **({"certgate-crl-ecdsa": PORT_BASE + 38, "certgate-ocsp-ecdsa": PORT_BASE + 39}
+       if "hs-revocation" in SCENARIOS else {}),
 }
 ADMIN_PORT_OFFSET = 10  # certgate admin port = listener port + 10
 
@@ -117,6 +124,9 @@ SCENARIO_DEFS = {
     "header": ("header mode (URL-encoded PEM in X-SSL-Client-Cert) vs mode none, plain HTTP keep-alive, 64 connections",
                KA + ["--header-file", "@HEADER_FILE@"],
                [("none", "certgate-none"), ("header", "certgate-header")]),
+    "hs-revocation": ("full mTLS handshake per request, ECDSA, revocation = crl (a configured CRL) vs "
+                      "revocation = ocsp (the responder's answer cached), 32 concurrent", HS,
+                      [("crl", "certgate-crl-ecdsa"), ("ocsp", "certgate-ocsp-ecdsa")]),
     "h2": ("HTTP/2 keep-alive, ECDSA mTLS, 8 connections x 8 streams",
            ["--mode", "keepalive", "--http2", "--connections", "8", "--streams", "8"],
            [("nginx", "nginx-ecdsa"), ("haproxy", "haproxy-ecdsa"), ("certgate", "certgate-ecdsa")]),
@@ -435,7 +445,8 @@ class Bench:
             return resp
 
         try:
-            if ep.startswith(("certgate-ecdsa", "certgate-rsa", "certgate-base-ecdsa")):
+            if ep.startswith(("certgate-ecdsa", "certgate-rsa", "certgate-base-ecdsa",
+                              "certgate-crl-ecdsa", "certgate-ocsp-ecdsa")):
                 many_cas = ep in ("certgate-ecdsa-ca1000", "certgate-ecdsa-ca1000-dn1")
                 many_dns = ep in ("certgate-ecdsa-ca1000", "certgate-ecdsa-ca1-dn1000")
                 if many_cas:
@@ -450,6 +461,13 @@ class Bench:
                     call("POST", "/api/v1/gateway/trusted-certificates", {"certificate_id": comp["id"]}, (201,))
                 call("PUT", "/api/v1/gateway/client-cert-auth",
                      {"mode": "mtls", "required": True, "trusted_dns": patterns}, (200,))
+                if ep == "certgate-crl-ecdsa":
+                    with open(os.path.join(self.pki, "ecdsa", "client.crl")) as f:
+                        crl = f.read()
+                    call("PUT", "/api/v1/gateway/client-cert-auth", {"revocation": "crl", "crls": [crl]}, (200,))
+                elif ep == "certgate-ocsp-ecdsa":
+                    call("PUT", "/api/v1/gateway/client-cert-auth",
+                         {"revocation": "ocsp", "revocation_fetch_hosts": ["127.0.0.1"]}, (200,))
             elif ep == "certgate-header":
                 call("PUT", "/api/v1/gateway/client-cert-auth",
                      {"mode": "header", "required": True, "header_name": HEADER_NAME,
@@ -494,6 +512,23 @@ class Bench:
         with open(self.header_file + ".curl", "w") as f:
             f.write(f"{HEADER_NAME}: {value}\n")
         self.start_upstream()
+        if "certgate-ocsp-ecdsa" in PORTS:
+            d = os.path.join(self.pki, "ecdsa")
+            self.start("ocsp", ["openssl", "ocsp", "-index", os.path.join(d, "ocsp-index.txt"),
+                                "-CA", os.path.join(d, "client-ca.pem"), "-rsigner", os.path.join(d, "client-ca.pem"),
+                                "-rkey", os.path.join(d, "client-ca.key"), "-port", str(OCSP_PORT), "-ndays", "1"],
+                       CLIENT_CPU)
+            # Ready when it says so: a probe connection that sends nothing (wait_port) leaves
+            # `openssl ocsp` stuck on it, answering nobody after (seen with OpenSSL 3.0).
+            log = os.path.join(self.run_dir, "logs", "ocsp.log")
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with open(log) as f:
+                    if "waiting for OCSP client connections" in f.read():
+                        break
+                time.sleep(0.05)
+            else:
+                self.down["certgate-ocsp-ecdsa"] = "the OCSP responder did not start (logs/ocsp.log)"
         if "nginx" in PROXIES:
             self.start_nginx()
         if "haproxy" in PROXIES:
@@ -753,6 +788,7 @@ RATIOS = [
     ("ca1000-hs", "nginx-1000", "nginx-1", "rps", None, None),
     ("ca1000-ka", "certgate-1000", "certgate-1", "rps", ">= 0.95 (within 5%)", lambda m: m >= 0.95),
     ("header", "header", "none", "rps", ">= 0.90 (within 10%)", lambda m: m >= 0.90),
+    ("hs-revocation", "ocsp", "crl", "rps", ">= 0.95 (within 5%)", lambda m: m >= 0.95),
     ("h2", "certgate", "nginx", "rps", None, None),
     ("h2", "certgate", "haproxy", "rps", None, None),
 ] + ([(sc, "certgate", "certgate-base", m, "~ 1.0 (the change costs nothing)", None)

@@ -2,7 +2,7 @@
 """The cluster benchmark (issue 12, SPEC §12): how fast a change reaches every node.
 
 Starts a PostgreSQL server (Debian's packages, as an unprivileged user when run as root,
-in a temp dir, on loopback), three `certgate serve` nodes on it (plain HTTP listeners,
+in a temp dir, on loopback), three `certgate serve` nodes on it (HTTPS listeners with their self-signed certificate,
 header mode, one API to a local upstream), then makes CLUSTER_CHANGES admin writes of
 alternating kinds, each sent to the next node in turn, and measures for every write and
 every node the time from the admin API's answer until that node's proxy answers a probe
@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -87,6 +88,8 @@ class Postgres:
         os.makedirs(os.path.join(self.dir, "sock"))
         self.prefix = []
         if os.geteuid() == 0:
+            # mkdtemp made `base` 0700: the server's user must be able to pass through it.
+            os.chmod(base, 0o755)
             run(["chown", "-R", "nobody", self.dir])
             self.prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
         run(self.prefix + [os.path.join(self.bin, "initdb"), "-A", "trust", "-U", "certgate",
@@ -140,7 +143,7 @@ class Node:
         conf = os.path.join(self.dir, "certgate.toml")
         with open(conf, "w") as f:
             f.write(f'data_dir = "data"\nstore = "{store}"\n[listener]\naddress = "127.0.0.1:{self.port}"\n'
-                    f'ssl = false\n[admin]\naddress = "127.0.0.1:{self.admin_port}"\ntoken = "{TOKEN}"\n'
+                    f'ssl = true\n[admin]\naddress = "127.0.0.1:{self.admin_port}"\ntoken = "{TOKEN}"\n'
                     f'[node]\nname = "bench-{i}"\n')
         self.log = open(os.path.join(self.dir, "certgate.log"), "w")
         env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
@@ -191,7 +194,10 @@ class Prober:
         for _ in range(3):
             try:
                 if self.conn is None:
-                    self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+                    # The listener has SSL on (the trust table needs it, SPEC §8) with the
+                    # node's self-signed certificate; the probe does not check it.
+                    self.conn = http.client.HTTPSConnection(
+                        "127.0.0.1", self.port, timeout=5, context=ssl._create_unverified_context())
                 headers = {HEADER: header} if header else {}
                 self.conn.request("GET", path, headers=headers)
                 r = self.conn.getresponse()

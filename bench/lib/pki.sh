@@ -12,14 +12,18 @@
 #   client.pem, client.key     the client certificate (CN=bench-client,OU=Bench,O=certgate,C=US)
 #   client.urlenc              client.pem URL-encoded (a header value like nginx's $ssl_client_escaped_cert)
 # and OUT_DIR/ca-1000.pem: 999 unrelated ECDSA CAs followed by ecdsa/client-ca.pem (1000 CAs).
-# Certificates are valid for 30 days; an existing, still valid OUT_DIR is kept.
+# The client certificates name an OCSP responder in their AIA ($BENCH_OCSP_URL, default
+# http://127.0.0.1:28005/); <alg>/client.crl is the client CA's (empty) CRL and
+# <alg>/ocsp-index.txt the responder's index (`openssl ocsp -index`), for the revocation scenario.
+# Certificates are valid for 30 days; an existing, still valid OUT_DIR of this layout is kept.
 set -euo pipefail
 
 out=${1:?usage: pki.sh OUT_DIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-if [[ -f "$out/complete" ]] \
+layout="2 ${BENCH_OCSP_URL:-http://127.0.0.1:28005/}"
+if [[ -f "$out/complete" ]] && [[ "$(cat "$out/complete")" == "$layout" ]] \
     && openssl x509 -checkend 86400 -noout -in "$out/ecdsa/client.pem" >/dev/null 2>&1 \
     && openssl x509 -checkend 86400 -noout -in "$out/rsa/server-chain.pem" >/dev/null 2>&1; then
     echo "pki: reusing $out"
@@ -56,7 +60,16 @@ keyUsage = critical, digitalSignature, keyEncipherment
 extendedKeyUsage = clientAuth
 subjectKeyIdentifier = hash
 authorityKeyIdentifier = keyid
+authorityInfoAccess = OCSP;URI:@@OCSP_URL@@
+[ca]
+default_ca = bench_ca
+[bench_ca]
+database = @@CA_DIR@@/index.txt
+crlnumber = @@CA_DIR@@/crlnumber
+default_md = sha256
+default_crl_days = 30
 CNF
+sed -i "s|@@OCSP_URL@@|${BENCH_OCSP_URL:-http://127.0.0.1:28005/}|" "$cnf"
 
 keygen() { # alg file
     if [[ $1 == ecdsa ]]; then
@@ -93,6 +106,18 @@ for alg in ecdsa rsa; do
     keygen $alg "$d/client.key"
     issue "$d/client.key" "/C=US/O=certgate/OU=Bench/CN=bench-client" \
         "$d/client-ca.pem" "$d/client-ca.key" client_ext "$d/client.pem"
+    # The client CA's CRL (empty) and the OCSP responder's index (the client certificate, valid).
+    cadir="$d/ca-db"
+    mkdir -p "$cadir"
+    : >"$cadir/index.txt"
+    echo 01 >"$cadir/crlnumber"
+    sed "s|@@CA_DIR@@|$cadir|g" "$cnf" >"$cadir/ca.cnf"
+    openssl ca -gencrl -config "$cadir/ca.cnf" -keyfile "$d/client-ca.key" -cert "$d/client-ca.pem" \
+        -out "$d/client.crl" 2>/dev/null
+    expiry=$(date -u -d "$(openssl x509 -enddate -noout -in "$d/client.pem" | cut -d= -f2)" +%y%m%d%H%M%SZ)
+    serial=$(openssl x509 -serial -noout -in "$d/client.pem" | cut -d= -f2)
+    subject=$(openssl x509 -subject -noout -nameopt compat -in "$d/client.pem" | sed 's/^subject=//')
+    printf 'V\t%s\t\t%s\tunknown\t%s\n' "$expiry" "$serial" "$subject" >"$d/ocsp-index.txt"
     python3 -c 'import sys, urllib.parse; sys.stdout.write(urllib.parse.quote(open(sys.argv[1]).read(), safe=""))' \
         "$d/client.pem" >"$d/client.urlenc"
     chmod 600 "$d"/*.key "$d/server-combined.pem"
@@ -107,5 +132,5 @@ for i in $(seq -w 1 999); do
         -config "$cnf" -extensions ca_ext -out "$decoys/ca-$i.pem" 2>/dev/null
 done
 cat "$decoys"/ca-*.pem "$out/ecdsa/client-ca.pem" >"$out/ca-1000.pem"
-touch "$out/complete"
+echo "$layout" >"$out/complete"
 echo "pki: generated in $out"

@@ -115,7 +115,7 @@ struct Args {
     /// which otherwise costs it about as much as the server's side of a full handshake).
     #[arg(long)]
     no_verify_server: bool,
-    /// TLS server name to send and verify.
+    /// TLS server name to send and verify; over TLS also the request's Host (with the port).
     #[arg(long, default_value = "localhost")]
     sni: String,
     /// Extra request header `NAME:VALUE` (repeatable).
@@ -275,10 +275,15 @@ fn build_target(args: &Args, resumption: bool) -> anyhow::Result<Target> {
         .trim_end_matches(']')
         .to_string();
     let port = uri.port_u16().unwrap_or(if tls_on { 443 } else { 80 });
-    let authority = uri
-        .authority()
-        .map(|a| a.as_str().to_string())
-        .ok_or_else(|| anyhow!("URL has no authority"))?;
+    // Over TLS the Host names the server the handshake named (SNI), as a browser's does:
+    // certgate answers 421 to a Host other than the SNI (SPEC §16 sni_host_check).
+    let authority = if tls_on {
+        format!("{}:{port}", args.sni)
+    } else {
+        uri.authority()
+            .map(|a| a.as_str().to_string())
+            .ok_or_else(|| anyhow!("URL has no authority"))?
+    };
     let path = uri
         .path_and_query()
         .map_or("/".to_string(), |p| p.as_str().to_string());
@@ -310,12 +315,20 @@ fn build_target(args: &Args, resumption: bool) -> anyhow::Result<Target> {
         raw_request.extend_from_slice(b"\r\n");
     }
     raw_request.extend_from_slice(b"\r\n");
+    // HTTP/2's :authority is the Host of HTTP/1.1: the SNI's name over TLS.
+    let uri_abs = if tls_on {
+        format!("https://{authority}{path}")
+            .parse()
+            .context("URL with the --sni name")?
+    } else {
+        uri
+    };
     Ok(Target {
         host,
         port,
         authority,
         path,
-        uri_abs: uri,
+        uri_abs,
         tls,
         pool,
         http2: args.http2,
