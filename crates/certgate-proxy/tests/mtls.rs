@@ -617,7 +617,11 @@ async fn connection_limit_holds_further_connections_in_the_queue() {
     let (addr, _rt, _gw) = spawn_gateway(settings, &config).await;
     let alice = pki.client_cn("alice");
     let client = client_config(&pki, Some(&alice), &[]);
-    // The first connection holds the only slot.
+    // The first connection holds the only slot. How long it takes to be served (connect,
+    // handshake, one request) sets the window below: a second connection that the limit
+    // did not hold would be served in about that time, so waiting ten times as long (at
+    // least 300 ms) cannot pass on a slow machine with the limit broken.
+    let started = std::time::Instant::now();
     let tcp = TcpStream::connect(addr).await.unwrap();
     let tls = tokio_rustls::TlsConnector::from(client.clone())
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
@@ -632,10 +636,11 @@ async fn connection_limit_holds_further_connections_in_the_queue() {
         .body(Full::new(Bytes::new()))
         .unwrap();
     assert_eq!(first.send_request(req).await.unwrap().status(), 200);
+    let window = (started.elapsed() * 10).max(Duration::from_millis(300));
     // A second connection is not served while the first is open...
     let second_client = TlsClient::new(&pki, Some(&alice));
     let second = tokio::spawn(async move { second_client.get(addr, "/2", &[]).await });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(window).await;
     assert!(
         !second.is_finished(),
         "a connection over the limit was served"
