@@ -8,11 +8,16 @@
 //! clients, not per handshake. [`access_changes`] judges the clients' last requests under
 //! two snapshots with the data plane's own [`evaluate`].
 //!
-//! Memory is bounded whatever the clients send: a chain is kept (for the dry run) only up
-//! to [`MAX_CHAIN_BYTES`] per client and [`CHAIN_BUDGET`] for the whole inventory; a
-//! client beyond either is listed without its chain and left out of dry-run judgements.
-//! Subjects and issuers are kept to [`MAX_NAME_CHARS`] characters and last paths to
-//! [`MAX_PATH_BYTES`] bytes (a route is chosen by a base-path prefix, far shorter).
+//! A new client costs one reference count: its entry keeps the judged identity the data
+//! plane already made (`Arc<ClientIdentity>`: chain and parsed certificate), and subject
+//! and issuer are rendered only when the inventory is read.
+//!
+//! Memory is bounded whatever the clients send: an identity is kept (for listing and the
+//! dry run) only when its chain is at most [`MAX_CHAIN_BYTES`] and the identities kept stay
+//! within [`KEPT_BUDGET`] (estimated by [`kept_cost`]); a client beyond either is listed
+//! from names rendered once (cut to [`MAX_NAME_CHARS`] characters) and left out of dry-run
+//! judgements. Last paths are kept to [`MAX_PATH_BYTES`] bytes (a route is chosen by a
+//! base-path prefix, far shorter).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,10 +42,11 @@ pub const SLACK: usize = 1_000;
 
 const SHARDS: usize = 16;
 
-/// The largest chain (DER bytes, all certificates) kept for one client.
+/// The largest chain (DER bytes, all certificates) whose identity is kept for one client.
 pub const MAX_CHAIN_BYTES: usize = 16 * 1024;
-/// The most chain bytes the whole inventory keeps (10,000 typical chains of 1.6 KiB).
-pub const CHAIN_BUDGET: usize = 16 * 1024 * 1024;
+/// The most the identities kept may cost together ([`kept_cost`]): 10,000 clients with
+/// typical 1.2 KiB chains.
+pub const KEPT_BUDGET: usize = 48 * 1024 * 1024;
 /// Subjects and issuers are cut to this many characters (with `…`).
 pub const MAX_NAME_CHARS: usize = 1024;
 /// A last path is cut to this many bytes (at a character boundary).
@@ -48,6 +54,12 @@ pub const MAX_PATH_BYTES: usize = 512;
 
 fn chain_bytes(chain: &[CertificateDer<'_>]) -> usize {
     chain.iter().map(|c| c.len()).sum()
+}
+
+/// What keeping an identity is taken to cost: its chain, the parsed certificate and the
+/// identity headers it may have rendered (about twice the chain), and a fixed part.
+pub fn kept_cost(id: &ClientIdentity) -> usize {
+    3 * chain_bytes(&id.chain) + 1024
 }
 
 fn cut_name(s: String) -> String {
@@ -102,8 +114,8 @@ pub struct Seen<'a> {
 pub struct Inventory {
     shards: Vec<Mutex<Shard>>,
     len: AtomicUsize,
-    /// The chain bytes kept, at most [`CHAIN_BUDGET`].
-    chain_bytes: AtomicUsize,
+    /// What the identities kept cost ([`kept_cost`]), at most [`KEPT_BUDGET`].
+    kept: AtomicUsize,
     trimming: Mutex<()>,
 }
 
@@ -116,11 +128,12 @@ struct Shard {
 
 #[derive(Debug)]
 struct Entry {
-    chain: Vec<CertificateDer<'static>>,
+    /// The latest identity, when within the bounds (the module docs).
+    identity: Option<Arc<ClientIdentity>>,
+    /// Subject and issuer, rendered once, for a client whose identity is not kept.
+    names: Option<(String, String)>,
     chain_hash: [u8; 32],
     source: CertSource,
-    subject: String,
-    issuer: String,
     not_after: i64,
     /// Unix milliseconds.
     first_seen: i64,
@@ -138,7 +151,7 @@ impl Default for Inventory {
         Inventory {
             shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
             len: AtomicUsize::new(0),
-            chain_bytes: AtomicUsize::new(0),
+            kept: AtomicUsize::new(0),
             trimming: Mutex::new(()),
         }
     }
@@ -174,12 +187,12 @@ impl Inventory {
 
     /// Records one request (or refused handshake) of `id`. An identity whose leaf does
     /// not parse has no fingerprint and is not recorded.
-    pub fn record(&self, id: &ClientIdentity, seen: Seen<'_>) {
+    pub fn record(&self, id: &Arc<ClientIdentity>, seen: Seen<'_>) {
         self.record_at(id, seen, unix_now_ms());
     }
 
     /// [`Inventory::record`] at `now` (Unix milliseconds).
-    fn record_at(&self, id: &ClientIdentity, seen: Seen<'_>, now: i64) {
+    fn record_at(&self, id: &Arc<ClientIdentity>, seen: Seen<'_>, now: i64) {
         let Some(info) = id.info.as_ref() else {
             return;
         };
@@ -189,16 +202,15 @@ impl Inventory {
         let tick = shard.tick;
         let added = match shard.clients.get_mut(fp) {
             Some(e) => {
-                e.touch(id, seen, now, tick, &self.chain_bytes);
+                e.touch(id, seen, now, tick, &self.kept);
                 false
             }
             None => {
                 let mut e = Entry {
-                    chain: Vec::new(),
+                    identity: None,
+                    names: None,
                     chain_hash: [0; 32],
                     source: id.source,
-                    subject: cut_name(info.subject.to_string()),
-                    issuer: cut_name(info.issuer.to_string()),
                     not_after: info.not_after.unix_timestamp(),
                     first_seen: now,
                     last_seen: now,
@@ -207,7 +219,7 @@ impl Inventory {
                     denied: [0; REASONS.len()],
                     apis: Vec::new(),
                 };
-                e.touch(id, seen, now, tick, &self.chain_bytes);
+                e.touch(id, seen, now, tick, &self.kept);
                 shard.clients.insert(Arc::from(fp), e);
                 true
             }
@@ -244,14 +256,14 @@ impl Inventory {
             s.clients.retain(|_, e| {
                 let keep = (e.last_seen, e.tick) >= threshold;
                 if !keep {
-                    freed += chain_bytes(&e.chain);
+                    freed += e.identity.as_deref().map_or(0, kept_cost);
                 }
                 keep
             });
             removed += before - s.clients.len();
         }
         self.len.fetch_sub(removed, Ordering::Relaxed);
-        self.chain_bytes.fetch_sub(freed, Ordering::Relaxed);
+        self.kept.fetch_sub(freed, Ordering::Relaxed);
     }
 
     /// How many clients it holds now (up to [`CAPACITY`] + [`SLACK`]).
@@ -287,7 +299,7 @@ impl Inventory {
 impl Entry {
     fn touch(
         &mut self,
-        id: &ClientIdentity,
+        id: &Arc<ClientIdentity>,
         seen: Seen<'_>,
         now: i64,
         tick: u64,
@@ -301,22 +313,31 @@ impl Entry {
         }
         if self.chain_hash != id.chain_hash && !id.chain.is_empty() {
             // A new client, or the same leaf with other intermediates: a dry run judges
-            // the latest, when it fits the bounds (else the client keeps no chain).
+            // the latest, when it fits the bounds (else the client keeps names only).
             self.chain_hash = id.chain_hash;
             self.source = id.source;
-            let (old, new) = (chain_bytes(&self.chain), chain_bytes(&id.chain));
-            let fits = new <= MAX_CHAIN_BYTES
+            let old = self.identity.as_deref().map_or(0, kept_cost);
+            let new = kept_cost(id);
+            let fits = chain_bytes(&id.chain) <= MAX_CHAIN_BYTES
                 && budget
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
                         let after = used - old.min(used) + new;
-                        (after <= CHAIN_BUDGET).then_some(after)
+                        (after <= KEPT_BUDGET).then_some(after)
                     })
                     .is_ok();
             if fits {
-                self.chain = id.chain.clone();
-            } else if !self.chain.is_empty() {
-                budget.fetch_sub(old, Ordering::Relaxed);
-                self.chain = Vec::new();
+                self.identity = Some(Arc::clone(id));
+                self.names = None;
+            } else {
+                if self.identity.take().is_some() {
+                    budget.fetch_sub(old, Ordering::Relaxed);
+                }
+                if let Some(info) = id.info.as_ref() {
+                    self.names = Some((
+                        cut_name(info.subject.to_string()),
+                        cut_name(info.issuer.to_string()),
+                    ));
+                }
             }
         }
         if let Some((api, path)) = seen.api {
@@ -336,10 +357,24 @@ impl Entry {
     fn to_seen(&self, fingerprint: &str) -> SeenClient {
         let mut apis: Vec<String> = self.apis.iter().map(|(n, _)| n.clone()).collect();
         apis.sort();
+        let info = self.identity.as_deref().and_then(|i| i.info.as_ref());
+        let (subject, issuer) = match (&self.names, info) {
+            (Some((s, i)), _) => (s.clone(), i.clone()),
+            (None, Some(info)) => (
+                cut_name(info.subject.to_string()),
+                cut_name(info.issuer.to_string()),
+            ),
+            (None, None) => (String::new(), String::new()),
+        };
+        let chain = self
+            .identity
+            .as_deref()
+            .map(|i| i.chain.iter().map(|c| STANDARD.encode(c)).collect())
+            .unwrap_or_default();
         SeenClient {
             view: ClientView {
-                subject: self.subject.clone(),
-                issuer: self.issuer.clone(),
+                subject,
+                issuer,
                 fingerprint_sha256: fingerprint.to_owned(),
                 not_after: timestamp(self.not_after),
                 first_seen: timestamp(self.first_seen.div_euclid(1000)),
@@ -353,7 +388,7 @@ impl Entry {
                     .collect(),
                 apis,
             },
-            chain: self.chain.iter().map(|c| STANDARD.encode(c)).collect(),
+            chain,
             source: source_name(self.source).to_owned(),
             last_paths: self.apis.iter().cloned().collect::<BTreeMap<_, _>>(),
             last_seen_ms: self.last_seen,
@@ -449,7 +484,7 @@ mod tests {
 
     /// Self-signed leaves `CN=c<i>` sharing one key (distinct fingerprints), judged
     /// against an empty trust store (denied, which the inventory records all the same).
-    fn identities(n: usize) -> Vec<ClientIdentity> {
+    fn identities(n: usize) -> Vec<Arc<ClientIdentity>> {
         let key = KeyPair::generate().unwrap();
         let trust = TrustState::empty(Arc::new(SystemClock));
         (0..n)
@@ -459,7 +494,7 @@ mod tests {
                 p.distinguished_name
                     .push(DnType::CommonName, format!("c{i}"));
                 let der = p.self_signed(&key).unwrap().der().clone();
-                ClientIdentity::judge(vec![der], CertSource::Mtls, &trust)
+                Arc::new(ClientIdentity::judge(vec![der], CertSource::Mtls, &trust))
             })
             .collect()
     }
@@ -524,7 +559,7 @@ mod tests {
     }
 
     /// A self-signed leaf with a long CN and `pad` bytes in a private extension.
-    fn padded(cn: &str, pad: usize) -> ClientIdentity {
+    fn padded(cn: &str, pad: usize) -> Arc<ClientIdentity> {
         let key = KeyPair::generate().unwrap();
         let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
         p.distinguished_name = DistinguishedName::new();
@@ -535,7 +570,7 @@ mod tests {
         )];
         let der = p.self_signed(&key).unwrap().der().clone();
         let trust = TrustState::empty(Arc::new(SystemClock));
-        ClientIdentity::judge(vec![der], CertSource::Mtls, &trust)
+        Arc::new(ClientIdentity::judge(vec![der], CertSource::Mtls, &trust))
     }
 
     #[test]
@@ -555,10 +590,7 @@ mod tests {
         let all = inv.clients();
         let big_seen = all.iter().find(|c| c.view.subject == "CN=big").unwrap();
         assert!(big_seen.chain.is_empty());
-        assert_eq!(
-            inv.chain_bytes.load(Ordering::Relaxed),
-            chain_bytes(&long.chain)
-        );
+        assert_eq!(inv.kept.load(Ordering::Relaxed), kept_cost(&long));
         let long_seen = all.iter().find(|c| c.view.subject != "CN=big").unwrap();
         assert!(long_seen.view.subject.chars().count() <= MAX_NAME_CHARS + 1);
         let kept = &long_seen.last_paths["svc"];
@@ -575,12 +607,12 @@ mod tests {
     }
 
     #[test]
-    fn the_chain_budget_is_never_exceeded() {
+    fn the_kept_budget_is_never_exceeded() {
         let inv = Inventory::new();
         let one = padded("c", 8 * 1024);
-        let per = chain_bytes(&one.chain);
-        let fit = CHAIN_BUDGET / per;
-        let ids: Vec<ClientIdentity> = (0..fit + 3)
+        let per = kept_cost(&one);
+        let fit = KEPT_BUDGET / per;
+        let ids: Vec<Arc<ClientIdentity>> = (0..fit + 3)
             .map(|i| padded(&format!("c{i}"), 8 * 1024))
             .collect();
         for (i, id) in ids.iter().enumerate() {
@@ -593,15 +625,18 @@ mod tests {
                 i as i64,
             );
         }
-        let used = inv.chain_bytes.load(Ordering::Relaxed);
-        assert!(used <= CHAIN_BUDGET && used + per > CHAIN_BUDGET, "{used}");
+        let used = inv.kept.load(Ordering::Relaxed);
+        assert!(used <= KEPT_BUDGET && used + per > KEPT_BUDGET, "{used}");
         let all = inv.clients();
-        let kept_bytes: usize = all
+        let kept_cost_sum: usize = all
             .iter()
-            .flat_map(|c| c.chain.iter())
-            .map(|b| STANDARD.decode(b).unwrap().len())
+            .filter(|c| !c.chain.is_empty())
+            .map(|c| 3 * STANDARD.decode(&c.chain[0]).unwrap().len() + 1024)
             .sum();
-        assert_eq!(kept_bytes, used, "the counter is the bytes kept");
+        assert_eq!(
+            kept_cost_sum, used,
+            "the counter is what the kept identities cost"
+        );
         let kept = all.iter().filter(|c| !c.chain.is_empty()).count();
         assert_eq!(all.len(), ids.len(), "every client is listed");
         assert!(kept < ids.len(), "the last ones are listed without a chain");
@@ -628,12 +663,12 @@ mod tests {
             all[CAPACITY - 1].view.subject,
             format!("CN=c{}", n - CAPACITY)
         );
-        // The trim freed the chain bytes of the clients it dropped.
+        // The trim freed what the clients it dropped cost.
         assert_eq!(
-            inv.chain_bytes.load(Ordering::Relaxed),
+            inv.kept.load(Ordering::Relaxed),
             ids[n - CAPACITY..]
                 .iter()
-                .map(|i| chain_bytes(&i.chain))
+                .map(|i| kept_cost(i))
                 .sum::<usize>()
         );
         // A client seen again after being trimmed starts afresh.

@@ -937,7 +937,7 @@ async fn handle(ctx: &ConnCtx, mut req: Request<Incoming>) -> Result<Response<Pr
         Some(r) => r.counters.record(status),
         None => telemetry::unrouted_counters().record(status),
     }
-    if let Some(id) = identity.as_deref() {
+    if let Some(id) = identity.as_ref() {
         snapshot.inventory.record(
             id,
             crate::inventory::Seen {
