@@ -895,6 +895,30 @@ async fn gateway_settings_updates_and_rules() {
         "limit_exceeded",
         None,
     );
+    // SPEC §16 revocation fetching: a host that is neither a name, an address nor a CIDR,
+    // and a timeout outside 1..=60000 ms.
+    for (body, code) in [
+        (
+            json!({"revocation_fetch_hosts": ["ok.example", "bad host!"]}),
+            "invalid_fetch_host",
+        ),
+        (
+            json!({"revocation_fetch_timeout_ms": 0}),
+            "invalid_fetch_timeout",
+        ),
+        (
+            json!({"revocation_fetch_timeout_ms": 60001}),
+            "invalid_fetch_timeout",
+        ),
+        (json!({"revocation": "sometimes"}), "invalid_body"),
+    ] {
+        assert_error(
+            &node.put("/api/v1/gateway/client-cert-auth", body).await,
+            422,
+            code,
+            None,
+        );
+    }
     assert_eq!(
         node.get("/api/v1/gateway").await.1["client_cert_auth"],
         settings
