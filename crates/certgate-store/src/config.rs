@@ -171,13 +171,9 @@ fn at(path: impl std::fmt::Display) -> impl FnOnce(StoreError) -> StoreError {
     }
 }
 
-fn duplicate(path: String, what: &str, value: &str) -> StoreError {
+fn duplicate(path: String, code: &'static str, value: &str) -> StoreError {
     at(path)(StoreError::invalid(
-        if what == "base_path" {
-            "duplicate_base_path"
-        } else {
-            "duplicate_name"
-        },
+        code,
         format!("{value:?} appears more than once in the document."),
     ))
 }
@@ -296,7 +292,11 @@ fn check_document(doc: &ConfigDocument) -> Result<(Vec<String>, Vec<Vec<String>>
         let name = validate::name("certificate", &c.name)
             .map_err(at(format!("certificates[{i}].name")))?;
         if !seen.insert(name.clone()) {
-            return Err(duplicate(format!("certificates[{i}].name"), "name", &name));
+            return Err(duplicate(
+                format!("certificates[{i}].name"),
+                "duplicate_name",
+                &name,
+            ));
         }
         if c.versions.is_empty() {
             return Err(at(format!("certificates[{i}].versions"))(
@@ -335,7 +335,8 @@ fn check_document(doc: &ConfigDocument) -> Result<(Vec<String>, Vec<Vec<String>>
             ));
         }
     }
-    check_settings(&doc.client_cert_auth)?;
+    validate::settings_patch(&doc.client_cert_auth)
+        .map_err(|(field, e)| at(format!("client_cert_auth.{field}"))(e))?;
     let (mut api_names, mut paths) = (HashSet::new(), HashSet::new());
     for (m, a) in doc.apis.iter().enumerate() {
         let name = validate::name("API", &a.name).map_err(at(format!("apis[{m}].name")))?;
@@ -350,42 +351,21 @@ fn check_document(doc: &ConfigDocument) -> Result<(Vec<String>, Vec<Vec<String>>
                 .map_err(at(format!("apis[{m}].client_cert_auth.trusted_dns")))?;
         }
         if !api_names.insert(name.clone()) {
-            return Err(duplicate(format!("apis[{m}].name"), "name", &name));
+            return Err(duplicate(
+                format!("apis[{m}].name"),
+                "duplicate_name",
+                &name,
+            ));
         }
         if !paths.insert(a.base_path.clone()) {
             return Err(duplicate(
                 format!("apis[{m}].base_path"),
-                "base_path",
+                "duplicate_base_path",
                 &a.base_path,
             ));
         }
     }
     Ok((names, fingerprints))
-}
-
-/// The value rules of the settings, each error at its field's path (the rules that
-/// depend on the store's state are checked by the write itself).
-fn check_settings(p: &ClientCertAuthPatch) -> Result<()> {
-    let path = |f: &str| format!("client_cert_auth.{f}");
-    if let Some(dns) = &p.trusted_dns {
-        validate::patterns(dns).map_err(at(path("trusted_dns")))?;
-    }
-    if let Some(proxies) = &p.trusted_proxies {
-        validate::cidrs(proxies).map_err(at(path("trusted_proxies")))?;
-    }
-    if let Some(crls) = &p.crls {
-        validate::crls(crls).map_err(at(path("crls")))?;
-    }
-    if let Some(Some(h)) = &p.header_name {
-        validate::header_name(h).map_err(at(path("header_name")))?;
-    }
-    if let Some(h) = &p.revocation_fetch_hosts {
-        validate::fetch_hosts(h).map_err(at(path("revocation_fetch_hosts")))?;
-    }
-    if let Some(t) = p.revocation_fetch_timeout_ms {
-        validate::fetch_timeout_ms(t).map_err(at(path("revocation_fetch_timeout_ms")))?;
-    }
-    Ok(())
 }
 
 /// Where an audit record of a step goes in the answer.

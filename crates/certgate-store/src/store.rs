@@ -995,7 +995,7 @@ impl Store {
     /// Deactivates a component; 409 while the trust table uses it.
     pub async fn deactivate_component(&self, id: i64) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let audit = deactivate_component_in(&mut tx, id).await?;
+        let audit = set_component_active_in(&mut tx, id, false).await?;
         self.commit(tx, audit).await?;
         Ok(())
     }
@@ -1442,11 +1442,6 @@ pub(crate) async fn set_component_active_in(tx: &mut Tx, id: i64, active: bool) 
     )
 }
 
-/// Deactivates component `id`; 409 while the trust table uses it.
-pub(crate) async fn deactivate_component_in(tx: &mut Tx, id: i64) -> Result<Audit> {
-    set_component_active_in(tx, id, false).await
-}
-
 /// Applies a partial update of the client certificate auth settings; answers the new
 /// settings.
 pub(crate) async fn update_client_cert_auth_in(
@@ -1454,20 +1449,7 @@ pub(crate) async fn update_client_cert_auth_in(
     patch: &ClientCertAuthPatch,
 ) -> Result<(ClientCertAuthSettings, Audit)> {
     // Value checks first: they need no transaction.
-    if let Some(dns) = &patch.trusted_dns {
-        validate::patterns(dns)?;
-    }
-    let proxies = patch
-        .trusted_proxies
-        .as_deref()
-        .map(validate::cidrs)
-        .transpose()?;
-    if let Some(crls) = &patch.crls {
-        validate::crls(crls)?;
-    }
-    if let Some(Some(h)) = &patch.header_name {
-        validate::header_name(h)?;
-    }
+    let proxies = validate::settings_patch(patch).map_err(|(_, e)| e)?;
 
     let (ssl, mut s) = read_settings(tx).await?;
     let before = s.clone();
@@ -1518,11 +1500,9 @@ pub(crate) async fn update_client_cert_auth_in(
         s.revocation = r;
     }
     if let Some(h) = &patch.revocation_fetch_hosts {
-        crate::validate::fetch_hosts(h)?;
         s.revocation_fetch_hosts = h.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
     }
     if let Some(t) = patch.revocation_fetch_timeout_ms {
-        crate::validate::fetch_timeout_ms(t)?;
         s.revocation_fetch_timeout_ms = t;
     }
 

@@ -287,6 +287,38 @@ pub fn ca_names_fit(size: usize) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The value rules of a settings patch (SPEC §2, §16) that need no database, in one place
+/// for `PUT /api/v1/gateway/client-cert-auth` and the declarative apply: a refusal comes
+/// with the name of the field it is about (the apply prefixes its document path). Answers
+/// the parsed `trusted_proxies`.
+pub fn settings_patch(
+    p: &crate::views::ClientCertAuthPatch,
+) -> Result<Option<Vec<IpNet>>, (&'static str, StoreError)> {
+    let at = |field: &'static str| move |e: StoreError| (field, e);
+    if let Some(dns) = &p.trusted_dns {
+        patterns(dns).map_err(at("trusted_dns"))?;
+    }
+    let proxies = p
+        .trusted_proxies
+        .as_deref()
+        .map(cidrs)
+        .transpose()
+        .map_err(at("trusted_proxies"))?;
+    if let Some(list) = &p.crls {
+        crls(list).map_err(at("crls"))?;
+    }
+    if let Some(Some(h)) = &p.header_name {
+        header_name(h).map_err(at("header_name"))?;
+    }
+    if let Some(h) = &p.revocation_fetch_hosts {
+        fetch_hosts(h).map_err(at("revocation_fetch_hosts"))?;
+    }
+    if let Some(t) = p.revocation_fetch_timeout_ms {
+        fetch_timeout_ms(t).map_err(at("revocation_fetch_timeout_ms"))?;
+    }
+    Ok(proxies)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
