@@ -13,16 +13,6 @@ use std::process::Output;
 use harness::*;
 use serde_json::{json, Value};
 
-fn cli(node: &NodeProc, args: &[&str]) -> Output {
-    certgate_testkit::command(BIN)
-        .args(args)
-        .args(["--admin", &node.admin, "--token", TOKEN])
-        .env_remove("CERTGATE_ADMIN_URL")
-        .env_remove("CERTGATE_ADMIN_TOKEN")
-        .output()
-        .unwrap()
-}
-
 fn stdout(o: &Output) -> String {
     assert!(
         o.status.success(),
@@ -34,14 +24,8 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn generation(node: &NodeProc) -> i64 {
-    let (s, v) = node.call("GET", "/api/v1/gateway", None);
-    assert_eq!(s, 200, "{v}");
-    v["generation"].as_i64().unwrap()
-}
-
 fn export(node: &NodeProc) -> Value {
-    serde_json::from_str(&stdout(&cli(node, &["export"]))).unwrap()
+    serde_json::from_str(&stdout(&node.cli(&["export"]))).unwrap()
 }
 
 /// `curl` with the token and any headers; answers (status, body text, content type).
@@ -111,7 +95,7 @@ fn export_and_apply_reproduce_a_node_live_and_dry_runs_predict_the_real_apply() 
         doc["apis"][0]["client_cert_auth"]["trusted_dns"][1],
         "CN=client2,O=Acme"
     );
-    let yaml = stdout(&cli(&a, &["export", "--yaml"]));
+    let yaml = stdout(&a.cli(&["export", "--yaml"]));
     assert!(
         yaml.contains("trusted_certificates:\n- name: ca\n  version: 1\n"),
         "{yaml}"
@@ -135,7 +119,7 @@ fn export_and_apply_reproduce_a_node_live_and_dry_runs_predict_the_real_apply() 
         "b starts empty (mode none, no API)"
     );
     let file = write(dir.path(), "a.yaml", &yaml);
-    let out = stdout(&cli(&b, &["apply", "-f", &file]));
+    let out = stdout(&b.cli(&["apply", "-f", &file]));
     assert!(out.starts_with("Changed ("), "{out}");
     for line in [
         "created      certificate:ca",
@@ -162,11 +146,11 @@ fn export_and_apply_reproduce_a_node_live_and_dry_runs_predict_the_real_apply() 
     );
 
     // A second apply (of the JSON form this time) changes nothing, not the generation.
-    let g = generation(&b);
+    let g = b.generation();
     let json_file = write(dir.path(), "a.json", &doc.to_string());
-    let out = stdout(&cli(&b, &["apply", "-f", &json_file]));
+    let out = stdout(&b.cli(&["apply", "-f", &json_file]));
     assert_eq!(out, "No change: the store already equals the document.\n");
-    assert_eq!(generation(&b), g);
+    assert_eq!(b.generation(), g);
 
     // A dry run that narrows the gateway's DN list: client1 would lose access to /other
     // (which inherits it), nothing changes; the real apply then does what it said.
@@ -180,8 +164,8 @@ fn export_and_apply_reproduce_a_node_live_and_dry_runs_predict_the_real_apply() 
     let mut tighter = export(&b);
     tighter["client_cert_auth"]["trusted_dns"] = json!(["CN=nobody"]);
     let tight_file = write(dir.path(), "tight.json", &tighter.to_string());
-    let g = generation(&b);
-    let out = stdout(&cli(&b, &["apply", "-f", &tight_file, "--dry-run"]));
+    let g = b.generation();
+    let out = stdout(&b.cli(&["apply", "-f", &tight_file, "--dry-run"]));
     assert!(
         out.starts_with("Would change (1):\n  updated      client_cert_auth:gateway\nDry run: nothing was changed.\nWould lose access (1):\n"),
         "{out}"
@@ -203,14 +187,14 @@ fn export_and_apply_reproduce_a_node_live_and_dry_runs_predict_the_real_apply() 
     assert_eq!(lost[0]["api"], "other");
     assert_eq!(lost[0]["subject"], "O=Acme,CN=client1");
     assert_eq!(answer["would_gain_access"], json!([]));
-    assert_eq!(generation(&b), g, "a dry run changes nothing");
+    assert_eq!(b.generation(), g, "a dry run changes nothing");
     assert_eq!(b.probe("/other/x", Some(pki.cert("client1"))), 200);
-    let out = stdout(&cli(&b, &["apply", "-f", &tight_file]));
+    let out = stdout(&b.cli(&["apply", "-f", &tight_file]));
     assert_eq!(
         out,
         "Changed (1):\n  updated      client_cert_auth:gateway\n"
     );
-    assert_eq!(generation(&b), g + 1);
+    assert_eq!(b.generation(), g + 1);
     assert_eq!(b.probe("/other/x", Some(pki.cert("client1"))), 403);
     assert_eq!(
         b.probe("/svc/x", Some(pki.cert("client1"))),
@@ -228,7 +212,7 @@ fn refused_documents_change_nothing_and_name_the_document_path() {
     let node = NodeProc::start(dir.path(), &cfg);
     setup_mtls(&node, &pki, &echo.url);
     let before = export(&node);
-    let g = generation(&node);
+    let g = node.generation();
 
     // A bad value deep in the document: 422 with its path, over HTTP and the CLI.
     let mut bad = before.clone();
@@ -250,7 +234,7 @@ fn refused_documents_change_nothing_and_name_the_document_path() {
     let message = err["error"]["message"].as_str().unwrap();
     assert!(message.starts_with("apis[0].base_path: "), "{message}");
     let file = write(dir.path(), "bad.json", &bad.to_string());
-    let out = cli(&node, &["apply", "-f", &file]);
+    let out = node.cli(&["apply", "-f", &file]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -309,7 +293,7 @@ fn refused_documents_change_nothing_and_name_the_document_path() {
 
     // Nothing changed, and the gateway still admits and refuses as before.
     assert_eq!(export(&node), before);
-    assert_eq!(generation(&node), g);
+    assert_eq!(node.generation(), g);
     assert_eq!(node.probe("/svc/x", Some(pki.cert("client1"))), 200);
     assert_eq!(node.probe("/new/x", Some(pki.cert("client1"))), 404);
 }

@@ -6,7 +6,6 @@
 mod harness;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use harness::*;
 use rcgen::{CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair};
@@ -72,22 +71,6 @@ fn entries(v: &Value, key: &str) -> Vec<(String, String)> {
         .collect();
     out.sort();
     out
-}
-
-fn generation(node: &NodeProc) -> i64 {
-    let (s, v) = node.call("GET", "/api/v1/gateway", None);
-    assert_eq!(s, 200, "{v}");
-    v["generation"].as_i64().unwrap()
-}
-
-fn cli(node: &NodeProc, args: &[&str]) -> Output {
-    certgate_testkit::command(BIN)
-        .args(args)
-        .args(["--admin", &node.admin, "--token", TOKEN])
-        .env_remove("CERTGATE_ADMIN_URL")
-        .env_remove("CERTGATE_ADMIN_TOKEN")
-        .output()
-        .unwrap()
 }
 
 fn s(v: &str) -> (String, String) {
@@ -180,7 +163,7 @@ fn the_inventory_records_what_real_requests_did_and_dry_runs_predict_real_writes
     assert_eq!(String::from_utf8_lossy(&unauth.stdout), "401");
 
     // Dry runs: nothing changes (generation, real answers), the lists name who would move.
-    let g = generation(&node);
+    let g = node.generation();
     let (st, v) = node.call(
         "PUT",
         "/api/v1/gateway/client-cert-auth?dry_run=true",
@@ -201,7 +184,7 @@ fn the_inventory_records_what_real_requests_did_and_dry_runs_predict_real_writes
         lost["requests"], 3,
         "entries are inventory records plus api"
     );
-    assert_eq!(generation(&node), g, "a dry run bumps no generation");
+    assert_eq!(node.generation(), g, "a dry run bumps no generation");
     assert_eq!(node.probe("/svc/a", Some(one.clone())), 200);
 
     let (st, v) = node.call(
@@ -233,10 +216,10 @@ fn the_inventory_records_what_real_requests_did_and_dry_runs_predict_real_writes
         Some(&json!({"trusted_dns": ["=nobody"]})),
     );
     assert_eq!(st, 422, "{v}");
-    assert_eq!(generation(&node), g);
+    assert_eq!(node.generation(), g);
 
     // The CLI shows the same.
-    let out = cli(&node, &["clients"]);
+    let out = node.cli(&["clients"]);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("SUBJECT"), "{text}");
@@ -244,40 +227,34 @@ fn the_inventory_records_what_real_requests_did_and_dry_runs_predict_real_writes
         text.contains("O=Acme,CN=client2") && text.contains("dn_mismatch=1"),
         "{text}"
     );
-    let out = cli(&node, &["clients", "--denied", "--api", "svc", "--json"]);
+    let out = node.cli(&["clients", "--denied", "--api", "svc", "--json"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
     assert_eq!(v[1]["subject"], "O=Acme,CN=client2");
-    let out = cli(&node, &["dn", "set", "CN=client2,O=Acme", "--dry-run"]);
+    let out = node.cli(&["dn", "set", "CN=client2,O=Acme", "--dry-run"]);
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.starts_with("Dry run: nothing was changed."), "{text}");
     assert!(text.contains("Would lose access (2):"), "{text}");
     assert!(text.contains("Would gain access (1):"), "{text}");
     assert!(text.contains("svc  O=Acme,CN=client2"), "{text}");
-    let out = cli(
-        &node,
-        &["--json", "trust", "remove", &ca_id.to_string(), "--dry-run"],
-    );
+    let out = node.cli(&["--json", "trust", "remove", &ca_id.to_string(), "--dry-run"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(entries(&v, "would_lose_access").len(), 2, "{v}");
-    let out = cli(
-        &node,
-        &[
-            "api",
-            "override",
-            &files_id.to_string(),
-            "--dn",
-            "CN=nobody",
-            "--dry-run",
-        ],
-    );
+    let out = node.cli(&[
+        "api",
+        "override",
+        &files_id.to_string(),
+        "--dn",
+        "CN=nobody",
+        "--dry-run",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("Would lose access (1):") && text.contains("files"),
         "{text}"
     );
-    assert_eq!(generation(&node), g, "CLI dry runs change nothing");
+    assert_eq!(node.generation(), g, "CLI dry runs change nothing");
     assert_eq!(node.probe("/svc/a", Some(two.clone())), 403);
 
     // The real write does what the dry run said.

@@ -235,6 +235,25 @@ impl NodeProc {
         curl_json(&self.admin, method, path, body)
     }
 
+    /// `certgate ARGS --admin <this node> --token TOKEN` as a process (the admin
+    /// environment variables removed, so only these flags count).
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        certgate_testkit::command(BIN)
+            .args(args)
+            .args(["--admin", &self.admin, "--token", TOKEN])
+            .env_remove("CERTGATE_ADMIN_URL")
+            .env_remove("CERTGATE_ADMIN_TOKEN")
+            .output()
+            .unwrap()
+    }
+
+    /// The store's configuration generation, from `GET /api/v1/gateway`.
+    pub fn generation(&self) -> i64 {
+        let (s, v) = self.call("GET", "/api/v1/gateway", None);
+        assert_eq!(s, 200, "{v}");
+        v["generation"].as_i64().unwrap()
+    }
+
     /// A proxy request, optionally with a client certificate: the status (0: no answer).
     pub fn probe(&self, path: &str, cert: Option<(PathBuf, PathBuf)>) -> u16 {
         probe(&self.proxy, path, cert)
